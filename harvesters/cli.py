@@ -1,0 +1,173 @@
+"""`harvest`: the pipeline's stages from the command line.
+
+    harvest sources validate [PATH...]   check source configs (file: field: message)
+    harvest sources schema [--out FILE]  JSON Schema of a source config, for editors
+    harvest sources list                 the sources found, one per line
+    harvest run SOURCE_ID [--dry-run]    run every stage without Airflow
+    harvest convert INPUT --out DIR      convert one local file, print the JSON report
+
+Errors are one line on stderr with exit code 1 (HARVEST_DEBUG=1 shows tracebacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from .errors import ConfigError, HarvestError
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _settings():
+    from .settings import Settings
+
+    return Settings.from_env()
+
+
+def _source_paths(paths: list[str], sources_dir: Path) -> list[Path]:
+    from .config import AGENCY_DEFAULTS, discover
+
+    if not paths:
+        return discover(sources_dir)
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            # A folder of agency folders, or one agency's folder.
+            out.extend(discover(p) or [q for q in sorted(p.glob("*.yaml")) if q.name != AGENCY_DEFAULTS])
+        elif p.exists():
+            out.append(p)
+        else:
+            raise HarvestError(f"no such file or folder: {p}")
+    return out
+
+
+def cmd_sources_validate(args) -> int:
+    from .config import load_all
+
+    settings = _settings()
+    sources_dir = Path(args.sources_dir) if args.sources_dir else settings.sources_dir
+    paths = _source_paths(args.paths, sources_dir)
+    loaded, errors = load_all(sources_dir, paths)
+    for err in errors:
+        for field_name, message in err.problems:
+            print(f"{err.file}: {field_name}: {message}" if field_name else f"{err.file}: {message}")
+    suites = settings.expectations_dir
+    missing_suites = 0
+    for source in loaded:
+        v = source.config.validation
+        if v and not (suites / f"{v.suite}.json").exists():
+            missing_suites += 1
+            print(f"{source.path}: validation.suite: no suite file {suites / (v.suite + '.json')}")
+    bad = len(errors) + missing_suites
+    print(f"{len(loaded) - missing_suites} valid, {bad} invalid", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_sources_schema(args) -> int:
+    from .config import json_schema
+
+    text = json.dumps(json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_sources_list(args) -> int:
+    from .config import load_all
+
+    settings = _settings()
+    loaded, errors = load_all(Path(args.sources_dir) if args.sources_dir else settings.sources_dir)
+    for s in loaded:
+        print(f"{s.config.id}\t{s.config.agency}\t{s.config.source.kind}\t{s.path}")
+    for err in errors:
+        print(f"(invalid)\t\t\t{err.file}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .config import find_source
+    from .runner import run_source
+
+    settings = _settings()
+    loaded = find_source(Path(args.sources_dir) if args.sources_dir else settings.sources_dir, args.source_id)
+    report = run_source(loaded, dry_run=args.dry_run, settings=settings)
+    _print_json(asdict(report))
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert_file
+
+    src = Path(args.input)
+    if not src.is_file():
+        raise HarvestError(f"{src}: no such file")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = convert_file(src, out, csv_bom=args.bom)
+    _print_json(report.model_dump(mode="json"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harvest", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sources = sub.add_parser("sources", help="check and describe source configs")
+    ssub = sources.add_subparsers(dest="sources_command", required=True)
+    p = ssub.add_parser("validate", help="check source configs; exit 1 on any problem")
+    p.add_argument("paths", nargs="*", help="config files or folders (default: every source)")
+    p.add_argument("--sources-dir", help="root of the source configs (default: $HARVEST_SOURCES_DIR or include/sources)")
+    p.set_defaults(func=cmd_sources_validate)
+    p = ssub.add_parser("schema", help="print the JSON Schema of a source config")
+    p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_sources_schema)
+    p = ssub.add_parser("list", help="list the sources found")
+    p.add_argument("--sources-dir")
+    p.set_defaults(func=cmd_sources_list)
+
+    p = sub.add_parser("run", help="run one source's stages without Airflow")
+    p.add_argument("source_id")
+    p.add_argument("--dry-run", action="store_true", help="stop before publishing; print what would be pushed")
+    p.add_argument("--sources-dir")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("convert", help="convert one local file to CSV + Parquet")
+    p.add_argument("input")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--bom", action="store_true", help="write the CSV with a UTF-8 BOM (for Excel)")
+    p.set_defaults(func=cmd_convert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        for field_name, message in exc.problems:
+            print(f"{exc.file}: {field_name}: {message}" if field_name else f"{exc.file}: {message}", file=sys.stderr)
+        return 1
+    except HarvestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        if os.environ.get("HARVEST_DEBUG"):
+            raise
+        message = " ".join(str(exc).split())
+        print(f"error: {type(exc).__name__}: {message} (HARVEST_DEBUG=1 for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

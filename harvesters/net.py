@@ -1,0 +1,82 @@
+"""One polite HTTP client for every source kind.
+
+A clear User-Agent naming the harvester and a contact address, timeouts, and a
+retry split: 429/5xx and connection errors are retried (honouring
+Retry-After) and finally raise ``RetryableError`` so Airflow retries the task
+later; other 4xx are final. Retrying uses tenacity rather than hand-rolled loops.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from pathlib import Path
+
+import requests
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from . import __version__
+from .errors import FinalError, RetryableError
+from .settings import Settings
+
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 120.0  # seconds; a longer wait belongs to Airflow's task retry, not a sleeping worker
+
+
+class _Transient(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    when = email.utils.parsedate_to_datetime(value)
+    return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def _wait(retry_state) -> float:
+    exc = retry_state.outcome.exception()
+    hinted = getattr(exc, "retry_after", None)
+    if hinted is not None:
+        return min(hinted, MAX_RETRY_AFTER)
+    return wait_exponential(multiplier=1, min=1, max=30)(retry_state)
+
+
+def session(settings: Settings | None = None) -> requests.Session:
+    settings = settings or Settings.from_env()
+    s = requests.Session()
+    s.headers["User-Agent"] = f"ogd-harvester/{__version__} (+{settings.contact})"
+    return s
+
+
+def download(url: str, dest: Path, *, http: requests.Session, timeout: float, attempts: int = 3,
+             headers: dict[str, str] | None = None) -> requests.Response:
+    """Stream ``url`` into ``dest`` (written under a temporary name, then renamed)."""
+
+    @retry(stop=stop_after_attempt(attempts), wait=_wait, retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
+           reraise=True)
+    def attempt() -> requests.Response:
+        try:
+            response = http.get(url, stream=True, timeout=timeout, headers=headers or {})
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"cannot reach {url}: {type(exc).__name__}") from exc
+        if response.status_code in RETRY_STATUS:
+            raise _Transient(f"HTTP {response.status_code} from {url}", _retry_after(response))
+        if response.status_code >= 400:
+            raise FinalError(f"HTTP {response.status_code} {response.reason} from {url}")
+        tmp = dest.with_name(dest.name + ".part")
+        with tmp.open("wb") as out:
+            for chunk in response.iter_content(1 << 20):
+                out.write(chunk)
+        tmp.replace(dest)
+        return response
+
+    try:
+        return attempt()
+    except _Transient as exc:
+        raise RetryableError(str(exc), file=url) from None

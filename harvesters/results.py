@@ -1,0 +1,88 @@
+"""What each stage hands to the next: small, JSON-serialisable records.
+
+These travel through Airflow XCom, so they hold paths and summaries, never data.
+The run report and the UI are built from them, not from log lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class RemoteFile(_Record):
+    """A file a source offers (gather's output)."""
+
+    source: str
+    url: str
+    key: str  # stable, ASCII: names the staged file and the portal resources
+    title: str  # what people call it (Thai welcome); becomes the resource name
+
+
+class FetchedFile(_Record):
+    """A file downloaded into the staging store."""
+
+    remote: RemoteFile
+    path: str
+    sha256: str
+    size: int
+    fetched_at: str  # ISO 8601, UTC
+    content_type: str | None = None
+
+
+class Column(_Record):
+    name: str
+    type: str
+
+
+class ConvertedTable(_Record):
+    key: str  # resource key: the file key, plus the table name when a file holds several
+    title: str
+    csv: str | None
+    parquet: str | None
+    rows: int
+    columns: list[Column]
+    table_schema: dict[str, Any]
+
+
+class ConvertedFile(_Record):
+    fetched: FetchedFile
+    format: str
+    encoding: str | None
+    stars_in: int
+    stars_out: int
+    report: str  # path of the full conversion report (JSON)
+    tables: list[ConvertedTable]
+
+
+class ValidationSummary(_Record):
+    table: str  # ConvertedTable.key
+    suite: str | None
+    success: bool
+    evaluated: int = 0
+    failed: list[str] = []  # one line per failed expectation
+    result: str | None = None  # path of the full GX result (JSON)
+    outcome: Literal["passed", "failed", "warned", "skipped"]
+
+
+class PublishedResource(_Record):
+    id: str
+    name: str
+    format: str
+    url: str
+
+
+class PublishResult(_Record):
+    dataset: str
+    url: str
+    created: bool
+    resources: list[PublishedResource]
+    rows: int

@@ -1,0 +1,56 @@
+"""Deployment settings: where things live and which portal to push to.
+
+These come from the environment (or, inside Airflow, from a Connection), never
+from a source config, so the same source pushes to the local CKAN, an agency
+catalog or data.go.th depending only on where it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path(var: str, default: Path) -> Path:
+    value = os.environ.get(var)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    sources_dir: Path
+    expectations_dir: Path
+    staging_dir: Path
+    contact: str
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            sources_dir=_path("HARVEST_SOURCES_DIR", REPO_ROOT / "include" / "sources"),
+            expectations_dir=_path("HARVEST_EXPECTATIONS_DIR", REPO_ROOT / "expectations"),
+            staging_dir=_path("HARVEST_STAGING_DIR", REPO_ROOT / ".local" / "staging"),
+            contact=os.environ.get("HARVEST_CONTACT", "opendata@example.go.th"),
+        )
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    url: str
+    token: str
+    # Whether publishing may create a missing organization (demo/local portals only).
+    create_organizations: bool = False
+
+    @classmethod
+    def from_env(cls) -> "PortalSettings":
+        url = os.environ.get("HARVEST_PORTAL_URL", "").rstrip("/")
+        token = os.environ.get("HARVEST_PORTAL_TOKEN", "")
+        if not url or not token:
+            from .errors import FinalError
+
+            raise FinalError("no portal configured: set HARVEST_PORTAL_URL and HARVEST_PORTAL_TOKEN "
+                             "(or the Airflow connection 'gdc_portal')")
+        return cls(url=url, token=token,
+                   create_organizations=os.environ.get("HARVEST_CREATE_ORGANIZATIONS", "") == "1")

@@ -1,0 +1,73 @@
+"""`harvest` on the command line: exit codes, one-line errors, the config checker's format."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from harvesters.cli import main
+from harvesters.settings import REPO_ROOT
+
+SOURCES = REPO_ROOT / "include" / "sources"
+
+
+def test_sources_validate_passes_on_the_demo_sources(capsys):
+    assert main(["sources", "validate"]) == 0
+    assert "3 valid, 0 invalid" in capsys.readouterr().err
+
+
+def test_sources_validate_prints_file_field_message(tmp_path, capsys):
+    sources = tmp_path / "sources"
+    shutil.copytree(SOURCES, sources)
+    bad = sources / "gistda" / "hotspots.yaml"
+    bad.write_text(bad.read_text(encoding="utf-8").replace("geo_coverage: province", "geo_coverage: moon") + "foo: 1\n",
+                   encoding="utf-8")
+    assert main(["sources", "validate", "--sources-dir", str(sources)]) == 1
+    out = capsys.readouterr()
+    lines = out.out.strip().splitlines()
+    assert f"{bad}: foo: unknown setting" in out.out
+    assert any(line.startswith(f"{bad}: metadata.geo_coverage (ขอบเขตเชิงภูมิศาสตร์หรือเชิงพื้นที่): ") for line in lines)
+    assert "2 valid, 1 invalid" in out.err
+    # Naming only the good files checks only those.
+    assert main(["sources", "validate", str(sources / "pcd")]) == 0
+
+
+def test_sources_validate_reports_a_missing_suite(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HARVEST_EXPECTATIONS_DIR", str(tmp_path))
+    assert main(["sources", "validate", str(SOURCES / "pcd" / "pm25-hourly.yaml")]) == 1
+    assert "validation.suite: no suite file" in capsys.readouterr().out
+
+
+def test_sources_schema_is_json(capsys):
+    assert main(["sources", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "Harvest source config"
+    assert "metadata" in schema["required"]
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    cases = [
+        ["run", "no-such-source", "--dry-run"],
+        ["convert", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "out")],
+    ]
+    for args in cases:
+        proc = subprocess.run([sys.executable, "-m", "harvesters.cli", *args], capture_output=True, text=True)
+        assert proc.returncode == 1, args
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert "no-such-source" in subprocess.run([sys.executable, "-m", "harvesters.cli", *cases[0]],
+                                              capture_output=True, text=True).stderr
+
+
+def test_run_without_a_portal_fails_fast(monkeypatch, capsys):
+    monkeypatch.delenv("HARVEST_PORTAL_URL", raising=False)
+    assert main(["run", "pcd-pm25-hourly"]) == 1
+    assert "no portal configured" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["sources", "list"]])
+def test_list(argv, capsys):
+    assert main(argv) == 0
+    assert "pcd-pm25-hourly\tpcd\thttp" in capsys.readouterr().out

@@ -1,0 +1,70 @@
+"""Team policy as tests: every source config renders a DAG that loads, with tags and retries.
+
+A broken config must fail loudly for that source only (a placeholder DAG that
+names the file and its problem), never hide the other sources' DAGs.
+"""
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from harvesters.config import discover
+from harvesters.settings import REPO_ROOT
+
+DAGS = REPO_ROOT / "dags"
+SOURCES = REPO_ROOT / "include" / "sources"
+
+
+def load_dagbag(monkeypatch, sources_dir):
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(sources_dir))
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_every_source_renders_a_dag_with_policy(monkeypatch):
+    bag = load_dagbag(monkeypatch, SOURCES)
+    assert bag.import_errors == {}
+    ids = {p.stem for p in discover(SOURCES)}
+    assert len(bag.dags) == len(ids) == 3
+    for dag in bag.dags.values():
+        assert "harvest" in dag.tags and any(t.startswith("agency:") for t in dag.tags), dag.dag_id
+        assert dag.default_args["retries"] >= 2, dag.dag_id
+        assert dag.doc_md and "harvest run" in dag.doc_md
+        assert dag.max_active_runs == 1
+        assert [t.task_id for t in dag.tasks] == ["gather", "fetch", "convert", "validate", "publish"]
+        # Files fan out with dynamic task mapping.
+        assert {t.task_id for t in dag.tasks if t.is_mapped} == {"fetch", "convert", "validate"}
+
+
+def test_broken_config_shows_as_its_own_failing_dag(monkeypatch, tmp_path):
+    sources = tmp_path / "sources"
+    shutil.copytree(SOURCES, sources)
+    broken = sources / "pcd" / "pm25-hourly.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("geo_coverage: province", "geo_coverage: mars"),
+                      encoding="utf-8")
+    bag = load_dagbag(monkeypatch, sources)
+    assert bag.import_errors == {}
+    assert {"gistda-hotspots", "ddc-respiratory-patients"} <= set(bag.dag_ids)
+    placeholder = bag.dags.get("invalid__pcd__pm25-hourly")
+    assert placeholder is not None, bag.dag_ids
+    assert "config-error" in placeholder.tags
+    assert "pm25-hourly.yaml" in placeholder.doc_md and "geo_coverage" in placeholder.doc_md
+    assert "mars" in placeholder.description or "geo_coverage" in placeholder.description
+
+
+def test_dag_file_parses_without_heavy_imports():
+    """Parsing must not import pandas, pyarrow, GX or ckanapi (seconds per parse, on every scheduler loop)."""
+    code = textwrap.dedent(f"""
+        import runpy, sys
+        runpy.run_path({str(DAGS / 'harvest_sources.py')!r})
+        heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations', 'ckanapi', 'requests_toolbelt', 'openpyxl')
+                 if m in sys.modules]
+        print('heavy=' + ','.join(heavy))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "heavy=", f"heavy modules imported at parse time: {out.stdout}"
