@@ -1,0 +1,170 @@
+"""Turn the bytes of a text file into ``str`` without mojibake.
+
+Order of trust: a BOM, then valid UTF-8, then Thai detection (cp874), then
+charset-normalizer. Thai files are always read as cp874, never TIS-620: the two
+agree on letters, but TIS-620 has no mapping for bytes 0x80-0x9F that Windows
+uses for “ ” – …, which would otherwise surface as C1 control characters.
+Whatever the path, the result holds no U+FFFD and no C1 control character.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+
+from charset_normalizer import from_bytes
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_THAI_GUESSES = {"tis_620", "tis-620", "iso8859_11", "iso-8859-11", "cp874", "windows-874"}
+_WESTERN = {
+    "cp1250", "cp1252", "cp1257", "latin_1", "iso8859_1", "iso8859_2", "iso8859_10",
+    "iso8859_15", "cp850", "cp852", "cp775", "hp_roman8", "mac_roman", "mac_latin2",
+}
+_C1 = re.compile("[\u0080-\u009f]")
+_THAI_CHAR = re.compile("[\u0e00-\u0e7f]")
+_HIGH_BYTES = re.compile(rb"[\x80-\xff]+")
+
+
+@dataclass
+class Decoded:
+    text: str
+    encoding: str  # the codec name reported to people: utf-8, utf-8-sig, utf-16, cp874, ...
+    warnings: list[str] = field(default_factory=list)
+
+
+def decode_bytes(data: bytes) -> Decoded:
+    encoding = detect_encoding(data)
+    text = data.decode(encoding)
+    if encoding in ("utf-16", "utf-32"):
+        text = text.lstrip("\ufeff")  # the codec eats one BOM; never let a second through
+    return _scrub(text, encoding)
+
+
+def detect_encoding(data: bytes) -> str:
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    bomless16 = _bomless_utf16(data)
+    if bomless16:
+        return bomless16
+    if _is_utf8(data):
+        return "utf-8"
+    if looks_thai(data):
+        return "cp874"
+    return _guess_with_charset_normalizer(data)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    sample = data[:4096]
+    if len(sample) < 4 or sample.count(0) < len(sample) // 4:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) / 2
+    if odd > 0.3 * half and even < 0.05 * half:
+        return "utf-16-le"
+    if even > 0.3 * half and odd < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
+def looks_thai(data: bytes) -> bool:
+    """True when the non-ASCII bytes read as Thai words in cp874.
+
+    Latin-1 text also decodes "fine" as cp874 (é lands on a Thai tone mark), so
+    decodability is not enough: Thai words are runs of high bytes, while accented
+    Latin letters sit alone between ASCII letters.
+    """
+    try:
+        text = data.decode("cp874")
+    except UnicodeDecodeError:
+        return False
+    runs = _HIGH_BYTES.findall(data)
+    high = sum(len(r) for r in runs)
+    if high == 0:
+        return False
+    in_runs = sum(len(r) for r in runs if len(r) >= 3)
+    thai = len(_THAI_CHAR.findall(text))
+    return in_runs / high >= 0.6 and thai / high >= 0.9
+
+
+def _guess_with_charset_normalizer(data: bytes) -> str:
+    results = from_bytes(data)
+    candidates = [m.encoding for m in results]
+    if candidates and candidates[0].lower() in _THAI_GUESSES:
+        return "cp874"
+    if candidates and candidates[0].lower() in _WESTERN and _decodes_clean(data, "cp1252"):
+        # charset-normalizer cannot tell Latin code pages apart on short texts and
+        # often says cp1250, which turns Spanish ñ into ń; cp1252 is far more common.
+        return "cp1252"
+    # Prefer a guess that decodes strictly without C1 controls; fall back to
+    # cp1252, which covers most Western files charset-normalizer cannot place.
+    for name in [*candidates, "cp1252"]:
+        if name.lower() in _THAI_GUESSES:
+            name = "cp874"
+        if _decodes_clean(data, name):
+            return _codec_name(name)
+    # Nothing clean: latin-1 never fails; _scrub then repairs or drops the C1s.
+    return "latin-1"
+
+
+def _decodes_clean(data: bytes, name: str) -> bool:
+    try:
+        text = data.decode(name)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return not _C1.search(text) and "\ufffd" not in text
+
+
+def _codec_name(name: str) -> str:
+    """Normalise Python codec aliases to the names people know (cp1252, utf-8)."""
+    info = codecs.lookup(name)
+    return {"utf_8": "utf-8", "tis_620": "cp874"}.get(info.name, info.name)
+
+
+def _scrub(text: str, encoding: str) -> Decoded:
+    """Enforce the contract: no C1 controls, no U+FFFD, no stray BOM."""
+    warnings: list[str] = []
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if _C1.search(text):
+        text = repair_c1(text)
+        warnings.append("C1 control characters repaired (text was decoded with the wrong code page upstream)")
+    if "\ufffd" in text:
+        count = text.count("\ufffd")
+        text = text.replace("\ufffd", "")
+        warnings.append(f"{count} U+FFFD replacement characters already in the source were removed")
+    return Decoded(text, encoding, warnings)
+
+
+def repair_c1(text: str) -> str:
+    """Map C1 controls back to the Windows code page characters they stand for.
+
+    C1 characters in decoded text almost always mean a Windows code page was read
+    as ISO-8859 (TIS-620 for cp874, latin-1 for cp1252). Thai-majority text gets
+    the cp874 mapping, other text cp1252; undefined slots are dropped (they carry
+    nothing printable).
+    """
+    codepage = "cp874" if len(_THAI_CHAR.findall(text)) > len(text) / 20 else "cp1252"
+
+    def fix(match: re.Match[str]) -> str:
+        try:
+            return bytes([ord(match.group())]).decode(codepage)
+        except UnicodeDecodeError:
+            return ""
+
+    return _C1.sub(fix, text)
