@@ -1,0 +1,103 @@
+"""The portal client: CKAN's Action API through ckanapi, with our error split.
+
+- the portal refusing what we sent (409 validation, 403) → ``PortalRefused`` (final);
+- the portal unreachable, overloaded or its search index failing → ``RetryableError``.
+Messages name the dataset and, for validation errors, each field with its Thai label.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import ckanapi
+import requests
+
+from . import __version__
+from .errors import FinalError, PortalRefused, RetryableError
+from .gdc import fields as gdc
+from .settings import PortalSettings
+
+log = logging.getLogger(__name__)
+TIMEOUT = (10, 300)  # connect, read: uploads of large files take a while
+
+
+def _validation_message(error: dict) -> str:
+    parts = []
+    for field, problems in error.items():
+        if field.startswith("__"):
+            continue
+        text = problems if isinstance(problems, str) else "; ".join(map(str, problems))
+        parts.append(f"{gdc.label(field)}: {text}")
+    return ", ".join(parts) or "validation error"
+
+
+class Portal:
+    def __init__(self, settings: PortalSettings):
+        self.settings = settings
+        self.url = settings.url
+        self.ckan = ckanapi.RemoteCKAN(settings.url, apikey=settings.token,
+                                       user_agent=f"ogd-harvester/{__version__}")
+
+    def call(self, action: str, *, what: str, files: dict | None = None, **data: Any) -> Any:
+        try:
+            return self.ckan.call_action(action, data, files=files, requests_kwargs={"timeout": TIMEOUT})
+        except ckanapi.ValidationError as exc:
+            err = exc.error_dict if hasattr(exc, "error_dict") else (exc.args[0] if exc.args else {})
+            raise PortalRefused(f"portal refused {action} of {what}: {_validation_message(err)}") from None
+        except ckanapi.NotAuthorized as exc:
+            raise PortalRefused(f"portal refused {action} of {what}: not authorized ({exc}); "
+                                "check the API token and its organization membership") from None
+        except ckanapi.SearchIndexError as exc:
+            raise RetryableError(f"portal search index failed during {action} of {what}: {exc}") from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise RetryableError(f"cannot reach the portal at {self.url}: {type(exc).__name__}") from None
+        except ckanapi.CKANAPIError as exc:
+            text = str(exc)
+            if any(f", {code}," in text for code in (500, 502, 503, 504)):
+                raise RetryableError(f"portal error during {action} of {what}: {text[:200]}") from None
+            raise FinalError(f"unexpected portal answer to {action} of {what}: {text[:200]}") from None
+
+    # --- reading -----------------------------------------------------------------
+    def dataset(self, name: str) -> dict | None:
+        try:
+            return self.call("package_show", what=name, id=name)
+        except ckanapi.NotFound:
+            return None
+
+    def organization_exists(self, name: str) -> bool:
+        try:
+            self.call("organization_show", what=name, id=name)
+            return True
+        except ckanapi.NotFound:
+            return False
+
+    def dataset_url(self, name: str) -> str:
+        return f"{self.url}/dataset/{name}"
+
+    # --- writing ------------------------------------------------------------------
+    def ensure_organization(self, name: str, title: str | None = None) -> None:
+        if self.organization_exists(name):
+            return
+        if not self.settings.create_organizations:
+            raise FinalError(f"organization {name!r} does not exist on the portal {self.url}: "
+                             "ask the portal admins to create it (or allow creation in this deployment)")
+        self.call("organization_create", what=name, name=name, title=title or name)
+
+    def create_dataset(self, fields: dict) -> dict:
+        return self.call("package_create", what=fields["name"], **fields)
+
+    def patch_dataset(self, name: str, fields: dict) -> dict:
+        return self.call("package_patch", what=name, id=name, **fields)
+
+    def upsert_resource(self, dataset: dict, file: Path, fields: dict[str, str]) -> dict:
+        """Replace the resource of the same name in place, or create it: ids stay stable across runs."""
+        existing = next((r for r in dataset.get("resources", []) if r.get("name") == fields["name"]), None)
+        what = f"{dataset['name']}/{fields['name']}"
+        with file.open("rb") as fh:
+            # CKAN strips Thai from stored file names: the upload is named by its ASCII file name.
+            files = {"upload": (file.name, fh)}
+            if existing:
+                return self.call("resource_patch", what=what, files=files, id=existing["id"], **fields)
+            return self.call("resource_create", what=what, files=files, package_id=dataset["id"], **fields)

@@ -1,0 +1,44 @@
+"""Run every stage of one source in-process: `harvest run`, the preview an agency gets without Airflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import stages
+from .config import LoadedSource
+from .portal import Portal
+from .settings import PortalSettings, Settings
+from .staging import RunStaging, run_key
+
+
+@dataclass
+class RunReport:
+    source: str
+    staging: str
+    files: list[dict] = field(default_factory=list)
+    validation: list[dict] = field(default_factory=list)
+    plan: dict | None = None
+    published: dict | None = None
+
+
+def run_source(loaded: LoadedSource, *, dry_run: bool = False, settings: Settings | None = None,
+               portal_settings: PortalSettings | None = None, run_id: str | None = None) -> RunReport:
+    cfg = loaded.config
+    settings = settings or Settings.from_env()
+    # Resolve the portal before doing any work, so a missing setting fails fast.
+    portal = None if dry_run else Portal(portal_settings or PortalSettings.from_env())
+    staging = RunStaging(settings.staging_dir, cfg.id, run_key(run_id))
+    report = RunReport(source=cfg.id, staging=str(staging.base))
+
+    converted = []
+    for remote in stages.gather(cfg):
+        fetched = stages.fetch(cfg, remote, staging, settings)
+        converted.append(stages.convert(cfg, fetched, staging))
+    report.files = [c.dump() for c in converted]
+    summaries = [s for c in converted for s in stages.validate(cfg, c, staging, settings)]
+    report.validation = [s.dump() for s in summaries]
+    summaries = stages.check_gate(cfg, summaries)
+    report.plan = stages.plan(cfg, converted)
+    if portal is not None:
+        report.published = stages.publish(cfg, converted, summaries, portal).dump()
+    return report

@@ -1,0 +1,154 @@
+"""The pipeline's stages, in order: gather → fetch → convert → validate → publish.
+
+Each stage is a plain function over typed records (``results.py``), so the same
+code runs inside an Airflow task, from ``harvest run`` and from a test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import mimetypes
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from .config import SourceConfig
+from .errors import FinalError, HarvestError
+from .gdc.mapping import dataset_fields, resource_plans
+from .portal import Portal
+from .results import (ConvertedFile, ConvertedTable, Column, FetchedFile, PublishedResource, PublishResult,
+                      RemoteFile, ValidationSummary)
+from .settings import Settings
+from .staging import RunStaging
+from . import net
+from . import validate as validation
+
+log = logging.getLogger(__name__)
+
+
+def gather(cfg: SourceConfig) -> list[RemoteFile]:
+    """What files does the source offer right now?"""
+    files = cfg.source.gather(cfg.id)
+    if not files:
+        raise FinalError("the source offers no files", source=cfg.id)
+    return files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, settings: Settings | None = None) -> FetchedFile:
+    """Download one file into the run's staging folder, under its ASCII key."""
+    suffix = PurePosixPath(unquote(urlsplit(remote.url).path)).suffix.lower()[:10]
+    dest = staging.dir("raw") / f"{remote.key}{suffix}"
+    try:
+        response = net.download(remote.url, dest, http=net.session(settings), timeout=cfg.source.timeout,
+                                headers=cfg.source.headers)
+    except HarvestError as exc:
+        raise exc.with_context(source=cfg.id, file=remote.url)
+    return FetchedFile(
+        remote=remote,
+        path=str(dest),
+        sha256=_sha256(dest),
+        size=dest.stat().st_size,
+        fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        content_type=response.headers.get("Content-Type") or mimetypes.guess_type(dest.name)[0],
+    )
+
+
+def convert(cfg: SourceConfig, fetched: FetchedFile, staging: RunStaging) -> ConvertedFile:
+    """Turn one fetched file into clean CSV/Parquet tables (refusals name the source and file)."""
+    from .convert import convert_file  # pandas/pyarrow: keep them out of DAG parsing
+
+    out_dir = staging.dir("converted", fetched.remote.key)
+    report = convert_file(Path(fetched.path), out_dir, name=fetched.remote.key,
+                          formats=tuple(cfg.outputs.formats), csv_bom=cfg.outputs.csv_bom,
+                          source=f"{cfg.id}: {fetched.remote.url}")
+    report_path = out_dir / "conversion.json"
+    report_path.write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    single = len(report.tables) == 1
+    tables = [
+        ConvertedTable(
+            key=fetched.remote.key if single else f"{fetched.remote.key}__{t.name}",
+            title=fetched.remote.title if single else f"{fetched.remote.title} – {t.sheet or t.name}",
+            csv=t.csv, parquet=t.parquet, rows=t.rows_written,
+            columns=[Column(name=c.name, type=c.type) for c in t.columns],
+            table_schema=t.schema_,
+        )
+        for t in report.tables
+    ]
+    return ConvertedFile(fetched=fetched, format=report.format, encoding=report.encoding,
+                         stars_in=report.stars_in, stars_out=report.stars_out,
+                         report=str(report_path), tables=tables)
+
+
+def validate(cfg: SourceConfig, converted: ConvertedFile, staging: RunStaging,
+             settings: Settings | None = None) -> list[ValidationSummary]:
+    """Run the source's expectation suite on every table of one file (no gate applied here)."""
+    if cfg.validation is None:
+        return [ValidationSummary(table=t.key, suite=None, success=True, outcome="skipped") for t in converted.tables]
+    settings = settings or Settings.from_env()
+    suite = settings.expectations_dir / f"{cfg.validation.suite}.json"
+    try:
+        return [validation.run_suite(t, suite, staging.dir("validation") / f"{t.key}.json") for t in converted.tables]
+    except HarvestError as exc:
+        raise exc.with_context(source=cfg.id, file=converted.fetched.remote.url)
+
+
+def check_gate(cfg: SourceConfig, summaries: list[ValidationSummary]) -> list[ValidationSummary]:
+    policy = cfg.validation.on_failure if cfg.validation else "warn"
+    return validation.gate(summaries, on_failure=policy, source=cfg.id)
+
+
+def plan(cfg: SourceConfig, converted: list[ConvertedFile]) -> dict:
+    """What publish would push, as JSON-friendly data (used by --dry-run and logged by publish)."""
+    return {
+        "dataset": dataset_fields(cfg, converted),
+        "resources": [{"file": str(p.file), **p.fields} for p in resource_plans(cfg, converted)],
+    }
+
+
+def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[ValidationSummary],
+            portal: Portal) -> PublishResult:
+    """Find-or-create the dataset by its stable name, replace its resources in place, then its metadata.
+
+    A new dataset is created private and opened only after every file is uploaded,
+    so the portal never shows it half-made.
+    """
+    check_gate(cfg, summaries)  # defence in depth: never publish what the gate blocks
+    fields = dataset_fields(cfg, converted)
+    plans = resource_plans(cfg, converted)
+    if not plans:
+        raise FinalError("nothing to publish: no converted table", source=cfg.id)
+    name = fields["name"]
+    try:
+        portal.ensure_organization(cfg.agency)
+        existing = portal.dataset(name)
+        created = existing is None
+        dataset = portal.create_dataset({**fields, "private": True}) if created else existing
+        resources = [portal.upsert_resource(dataset, p.file, p.fields) for p in plans]
+        # Metadata last: it describes the files now on the portal.
+        portal.patch_dataset(name, {**fields, "private": False} if created else fields)
+    except HarvestError as exc:
+        raise exc.with_context(source=cfg.id)
+    rows = sum(t.rows for c in converted for t in c.tables)
+    log.info("published %s with %d resources (%d rows)", name, len(resources), rows)
+    return PublishResult(
+        dataset=name,
+        url=portal.dataset_url(name),
+        created=created,
+        rows=rows,
+        resources=[PublishedResource(id=r["id"], name=r["name"], format=r.get("format", ""), url=r.get("url", ""))
+                   for r in resources],
+    )
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, default=str)
