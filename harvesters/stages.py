@@ -68,9 +68,13 @@ def convert(cfg: SourceConfig, fetched: FetchedFile, staging: RunStaging) -> Con
     from .convert import convert_file  # pandas/pyarrow: keep them out of DAG parsing
 
     out_dir = staging.dir("converted", fetched.remote.key)
-    report = convert_file(Path(fetched.path), out_dir, name=fetched.remote.key,
-                          formats=tuple(cfg.outputs.formats), csv_bom=cfg.outputs.csv_bom,
-                          source=f"{cfg.id}: {fetched.remote.url}")
+    try:
+        report = convert_file(Path(fetched.path), out_dir, name=fetched.remote.key,
+                              formats=tuple(cfg.outputs.formats), csv_bom=cfg.outputs.csv_bom)
+    except HarvestError as exc:
+        # Name the file as people know it (its URL), not by its staging path.
+        exc.file = None
+        raise exc.with_context(source=cfg.id, file=fetched.remote.url)
     report_path = out_dir / "conversion.json"
     report_path.write_text(report.model_dump_json(indent=1), encoding="utf-8")
     single = len(report.tables) == 1

@@ -71,3 +71,19 @@ def test_resource_plans_one_per_table_and_format_with_flat_string_fields():
 def test_run_key_is_filesystem_safe():
     assert run_key("manual__2026-11-22T10:00:00.123+00:00") == "manual__2026-11-22T10-00-00.123-00-00"
     assert run_key().startswith("cli__")
+
+
+def test_convert_stage_refusal_names_source_and_url(tmp_path):
+    from harvesters import stages
+    from harvesters.errors import RefusedFile
+    from harvesters.staging import RunStaging
+
+    cfg = load_source(PM25).config
+    raw = tmp_path / "pm25.csv"
+    raw.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    remote = RemoteFile(source=cfg.id, url="http://agency.example/pm25.csv", key="pm25", title="x")
+    fetched = FetchedFile(remote=remote, path=str(raw), sha256="0" * 64, size=72, fetched_at="2026-11-22T00:00:00+00:00")
+    with pytest.raises(RefusedFile) as err:
+        stages.convert(cfg, fetched, RunStaging(tmp_path, cfg.id, "r1"))
+    assert str(err.value).startswith("pcd-pm25-hourly: http://agency.example/pm25.csv: type mismatch")
+    assert not list((tmp_path / cfg.id / "r1" / "converted").rglob("*.csv"))
