@@ -53,6 +53,8 @@ class Portal:
             raise RetryableError(f"portal search index failed during {action} of {what}: {exc}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise RetryableError(f"cannot reach the portal at {self.url}: {type(exc).__name__}") from None
+        except ckanapi.NotFound:
+            raise  # an answer, not a failure: callers ask "does it exist?"
         except ckanapi.CKANAPIError as exc:
             text = str(exc)
             if any(f", {code}," in text for code in (500, 502, 503, 504)):

@@ -77,12 +77,14 @@ def test_pm25_source_publishes_dataset_with_both_resources(dagbag, airflow_porta
 
     # A second run updates in place: same dataset, same resource ids, no duplicate.
     ids_before = {r["id"] for r in pkg["resources"]}
+    datasets_before = sorted(airflow_portal.action.package_list())
     rerun = dagbag.dags["pcd-pm25-hourly"].test()
     assert rerun.state == "success", task_states(rerun)
     again = airflow_portal.action.package_show(id="pcd-pm25-hourly")
     assert {r["id"] for r in again["resources"]} == ids_before
-    names = airflow_portal.action.package_list()
-    assert [n for n in names if n.startswith("pcd-pm25")] == ["pcd-pm25-hourly"]
+    assert len(again["resources"]) == 2
+    assert sorted(airflow_portal.action.package_list()) == datasets_before
+    assert datasets_before.count("pcd-pm25-hourly") == 1
 
 
 def test_xlsx_source_with_merged_headers(dagbag, airflow_portal, services):

@@ -1,0 +1,37 @@
+"""Shared fixtures.
+
+`services`: the whole local stack (bin/setup must have run), started once per
+test session in a fresh temp state dir and stopped at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "include" / "devstack"))
+
+import services as devstack  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def services_state_dir():
+    # Under /tmp, not tmp_path_factory: the postgres OS user must be able to
+    # reach the data dir, and /tmp/pytest-of-root is mode 0700.
+    path = Path(tempfile.mkdtemp(prefix="harvest-devstack-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def services(services_state_dir):
+    """services.json of a running stack: {"ckan": {"url", "token", ...}, "s3": {...}, ...}."""
+    try:
+        yield devstack.start(services_state_dir)
+    finally:
+        devstack.stop(services_state_dir)
