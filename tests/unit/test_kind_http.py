@@ -1,0 +1,32 @@
+"""Source kind `http`: settings checks and what gather offers."""
+
+import pytest
+from pydantic import ValidationError
+
+from harvesters.kinds.http import HttpSource, key_from_url
+
+
+def test_gather_names_files_from_thai_percent_encoded_urls():
+    url = "https://agency.example.go.th/files/%E0%B8%84%E0%B9%88%E0%B8%B2%E0%B8%9D%E0%B8%B8%E0%B9%88%E0%B8%99%20PM25.csv"
+    source = HttpSource(kind="http", files=[url, {"url": "https://a.example/x/hotspots.xlsx", "title": "จุดความร้อน"}])
+    first, second = source.gather("pcd-x")
+    assert first.title == "ค่าฝุ่น PM25.csv"  # decoded for people
+    assert first.key == "pm25"  # ASCII for file names and portal uploads
+    assert (second.key, second.title, second.source) == ("hotspots", "จุดความร้อน", "pcd-x")
+
+
+def test_keys_must_be_unique_and_ascii():
+    with pytest.raises(ValidationError, match="share the key"):
+        HttpSource(kind="http", files=["http://a/x/data.csv", "http://b/y/data.csv"])
+    with pytest.raises(ValidationError, match="lower-case ASCII"):
+        HttpSource(kind="http", files=[{"url": "http://a/x.csv", "key": "ข้อมูล"}])
+
+
+@pytest.mark.parametrize("url", ["ftp://a/x.csv", "file:///etc/passwd", "not a url"])
+def test_only_http_urls(url):
+    with pytest.raises(ValidationError, match="not an http"):
+        HttpSource(kind="http", files=[url])
+
+
+def test_key_falls_back_when_the_name_has_no_ascii():
+    assert key_from_url("http://a/%E0%B8%82%E0%B9%89%E0%B8%AD%E0%B8%A1%E0%B8%B9%E0%B8%A5.csv") == "file"
