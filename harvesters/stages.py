@@ -136,10 +136,12 @@ def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
         portal.ensure_organization(cfg.agency)
         existing = portal.dataset(name)
         created = existing is None
+        # A run that died between creating and uploading left a private, half-made dataset: finish and open it.
+        half_made = not created and existing.get("private") and len(existing.get("resources", [])) < len(plans)
         dataset = portal.create_dataset({**fields, "private": True}) if created else existing
         resources = [portal.upsert_resource(dataset, p.file, p.fields) for p in plans]
         # Metadata last: it describes the files now on the portal.
-        portal.patch_dataset(name, {**fields, "private": False} if created else fields)
+        portal.patch_dataset(name, {**fields, "private": False} if created or half_made else fields)
     except HarvestError as exc:
         raise exc.with_context(source=cfg.id)
     rows = sum(t.rows for c in converted for t in c.tables)

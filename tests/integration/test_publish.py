@@ -75,6 +75,18 @@ def test_run_creates_then_updates_in_place(env, tmp_path, portal_settings, ckan)
     assert len(ckan.action.package_show(id="pcd-pm25-publish-test")["resources"]) == 2
 
 
+def test_a_half_made_dataset_from_a_crashed_run_is_finished_and_opened(env, tmp_path, portal_settings, ckan):
+    loaded = load_source(source_copy(tmp_path, "pcd-pm25-crashed"))
+    # What a run that died right after package_create leaves behind: private, no resources.
+    from harvesters.gdc.mapping import dataset_fields
+
+    ckan.action.package_create(**{**dataset_fields(loaded.config, []), "private": True})
+    report = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
+    assert report.published["created"] is False
+    pkg = ckan.action.package_show(id="pcd-pm25-crashed")
+    assert pkg["private"] is False and len(pkg["resources"]) == 2
+
+
 def test_missing_organization_is_a_clear_error_and_nothing_is_sent(env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "nobody-pm25", agency="nobody"))
     with pytest.raises(FinalError, match="organization 'nobody' does not exist on the portal"):
