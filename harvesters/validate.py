@@ -8,6 +8,7 @@ lazily because the import alone costs seconds, which DAG parsing must not pay.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def _describe(expectation_result) -> str:
 def run_suite(table: ConvertedTable, suite_path: Path, result_path: Path) -> ValidationSummary:
     """Validate one converted table; the full GX result is written to ``result_path``."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # GX logs hundreds of info lines per context; keep task logs readable.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx  # lazy: ~5 s
     import pandas as pd
 

@@ -181,19 +181,21 @@ def wait_for_dags(api: AirflowAPI, wanted: set[str], deadline: float) -> None:
 
 
 def failure_reason(api: AirflowAPI, dag_id: str, run_id: str) -> str:
+    """The failed task and its one-line error, read from the task's structured log."""
     tis = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
     failed = [t for t in tis if t["state"] == "failed"]
     if not failed:
         return "no failed task"
     ti = failed[0]
+    where = ti["task_id"] + (f"[{ti.get('rendered_map_index') or ti['map_index']}]" if ti["map_index"] >= 0 else "")
     try:
-        log = api.http.get(f"{api.base}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/"
-                           f"{ti['try_number']}", params={"map_index": ti["map_index"], "full_content": "true"},
-                           headers={"Accept": "text/plain"}, timeout=30).text
-        line = next((ln for ln in reversed(log.splitlines()) if "AirflowFailException" in ln or "Error" in ln), "")
+        events = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{ti['try_number']}",
+                         map_index=ti["map_index"])["content"]
     except requests.RequestException:
-        line = ""
-    return f"task {ti['task_id']} failed" + (f": {line.strip()[:400]}" if line else "")
+        events = []
+    details = [d for e in events if isinstance(e, dict) for d in e.get("error_detail") or []]
+    message = details[-1].get("exc_value", "") if details else ""
+    return f"task {where} failed" + (f": {message}" if message else "")
 
 
 def run_demo() -> int:
