@@ -290,37 +290,37 @@ def stop_postgres(state: Path) -> None:
 
 # --------------------------------------------------------------------------- simple services
 
-def start_redis(state: Path, prev: dict) -> dict:
-    port = reuse_or(state, "redis", prev, lambda p: tcp_ok(p))
+def ensure_simple(state: Path, name: str, prev: dict, check, argv) -> int:
+    """Reuse the recorded process when it still answers, else start ``argv(port)`` on a spare port."""
+    port = reuse_or(state, name, prev, check)
     if port is None:
         port = pick_port(prev.get("port"))
-        (state / "redis").mkdir(exist_ok=True)
-        pid = spawn(state, "redis", ["redis-server", "--bind", HOST, "--port", str(port), "--save", "",
-                                     "--appendonly", "no", "--dir", str(state / "redis")])
-        wait_until(lambda: tcp_ok(port), "redis", state, pid, 15)
+        pid = spawn(state, name, argv(port))
+        wait_until(lambda: check(port), name, state, pid, 15)
+    return port
+
+
+def start_redis(state: Path, prev: dict) -> dict:
+    (state / "redis").mkdir(exist_ok=True)
+    port = ensure_simple(state, "redis", prev, tcp_ok, lambda p: [
+        "redis-server", "--bind", HOST, "--port", str(p), "--save", "", "--appendonly", "no",
+        "--dir", str(state / "redis")])
     return {"host": HOST, "port": port, "url": f"redis://{HOST}:{port}/0"}
 
 
 def start_solr(state: Path, prev: dict) -> dict:
-    ping = lambda p: http_ok(f"http://{HOST}:{p}/solr/ckan/admin/ping")  # noqa: E731
-    port = reuse_or(state, "solr", prev, ping)
-    if port is None:
-        port = pick_port(prev.get("port"))
-        pid = spawn(state, "solr", [sys.executable, str(HERE / "solr_standin.py"), "--host", HOST,
-                                    "--port", str(port), "--store", str(state / "solr-docs.json")])
-        wait_until(lambda: ping(port), "solr", state, pid, 15)
+    port = ensure_simple(state, "solr", prev, lambda p: http_ok(f"http://{HOST}:{p}/solr/ckan/admin/ping"),
+                         lambda p: [sys.executable, str(HERE / "solr_standin.py"), "--host", HOST, "--port", str(p),
+                                    "--store", str(state / "solr-docs.json")])
     return {"port": port, "url": f"http://{HOST}:{port}/solr/ckan"}
 
 
 def start_demo_site(state: Path, prev: dict) -> dict:
-    check = lambda p: http_ok(f"http://{HOST}:{p}/")  # noqa: E731
-    port = reuse_or(state, "demo_site", prev, check)
-    if port is None:
-        port = pick_port(prev.get("port"))
-        pid = spawn(state, "demo_site", [sys.executable, str(HERE / "demo_site.py"), "--host", HOST,
-                                         "--port", str(port), "--root", str(REPO / "include" / "demo" / "site")])
-        wait_until(lambda: check(port), "demo_site", state, pid, 15)
-    return {"port": port, "url": f"http://{HOST}:{port}/"}
+    port = ensure_simple(state, "demo_site", prev, lambda p: http_ok(f"http://{HOST}:{p}/"),
+                         lambda p: [sys.executable, str(HERE / "demo_site.py"), "--host", HOST, "--port", str(p),
+                                    "--root", str(REPO / "include" / "demo" / "site")])
+    # No trailing slash: configs write ${DEMO_SITE_URL}/agency/file.csv.
+    return {"port": port, "url": f"http://{HOST}:{port}"}
 
 
 def reuse_or(state: Path, name: str, prev: dict, check) -> int | None:
