@@ -47,7 +47,7 @@ def _field_type(f: gdc.Field) -> Any:
     if f.kind == "email":
         return Annotated[str, AfterValidator(_email)]
     if f.kind == "number":
-        return int | float
+        return int  # the portal's schema validates these with int_validator
     return str
 
 
