@@ -22,7 +22,6 @@ from harvesters.errors import ConfigError
 
 SOURCES_DIR = Path(os.environ.get("HARVEST_SOURCES_DIR") or Path(__file__).resolve().parent.parent / "include" / "sources")
 START = datetime(2026, 1, 1)
-PORTAL_CONN_ID = "gdc_portal"
 
 
 def _doc(loaded: LoadedSource) -> str:
@@ -39,22 +38,18 @@ def _doc(loaded: LoadedSource) -> str:
     )
 
 
-def _portal_settings():
-    """The portal comes from the Airflow connection `gdc_portal`, else from the environment."""
-    from harvesters.settings import PortalSettings
+def _connection(conn_id: str):
+    """An Airflow Connection as the plain record the harvesters use."""
+    from airflow.sdk import Connection
+    from harvesters.errors import FinalError
+    from harvesters.kinds.base import ConnectionInfo
 
     try:
-        from airflow.sdk import Connection
-
-        conn = Connection.get(PORTAL_CONN_ID)
-    except Exception:  # noqa: BLE001 - no such connection: fall back to HARVEST_PORTAL_*
-        return PortalSettings.from_env()
-    url = conn.host if "://" in (conn.host or "") else f"{conn.schema or 'http'}://{conn.host}"
-    if conn.port:
-        url = f"{url.rstrip('/')}:{conn.port}"
-    extra = conn.extra_dejson or {}
-    return PortalSettings(url=url.rstrip("/"), token=conn.password or "",
-                          create_organizations=bool(extra.get("create_organizations", False)))
+        c = Connection.get(conn_id)
+    except Exception:  # noqa: BLE001 - AirflowNotFoundException and friends
+        raise FinalError(f"Airflow connection {conn_id!r} is not defined") from None
+    return ConnectionInfo(conn_id, c.conn_type or "", c.host or "", c.port, c.login or "", c.password or "",
+                          c.schema or "", c.extra_dejson or {})
 
 
 def _airflow_errors(fn):
@@ -96,6 +91,11 @@ def build_dag(loaded: LoadedSource):
 
         return load_source(Path(config_path), SOURCES_DIR).config
 
+    def context(cfg_now):
+        from harvesters import stages
+
+        return stages.context(cfg_now, connection=_connection)
+
     def run_staging(context_run_id: str):
         from harvesters.settings import Settings
         from harvesters.staging import RunStaging, run_key
@@ -126,7 +126,8 @@ def build_dag(loaded: LoadedSource):
         def gather() -> list[dict]:
             from harvesters import stages
 
-            return [f.dump() for f in stages.gather(source_config())]
+            cfg_now = source_config()
+            return [f.dump() for f in stages.gather(cfg_now, context(cfg_now))]
 
         @task(map_index_template="{{ file_key }}")
         @_airflow_errors
@@ -135,7 +136,8 @@ def build_dag(loaded: LoadedSource):
             from harvesters.results import RemoteFile
 
             _label(remote["key"])
-            return stages.fetch(source_config(), RemoteFile(**remote), run_staging(run_id)).dump()
+            cfg_now = source_config()
+            return stages.fetch(cfg_now, RemoteFile(**remote), run_staging(run_id), context(cfg_now)).dump()
 
         @task(map_index_template="{{ file_key }}")
         @_airflow_errors
@@ -162,12 +164,16 @@ def build_dag(loaded: LoadedSource):
         @_airflow_errors
         def publish(converted: list[dict], validated: list[list[dict]]) -> dict:
             from harvesters import stages
-            from harvesters.portal import Portal
+            from harvesters.portal import Portal, portal_settings
             from harvesters.results import ConvertedFile, ValidationSummary
 
+            cfg_now = source_config()
             files = [ConvertedFile(**c) for c in converted]
             summaries = [ValidationSummary(**s) for group in validated for s in group]
-            return stages.publish(source_config(), files, summaries, Portal(_portal_settings())).dump()
+            result = stages.publish(cfg_now, files, summaries, Portal(portal_settings(_connection)))
+            # Only now may a drop mark its files processed: a failed publish leaves them to the next run.
+            stages.acknowledge(cfg_now, [f.fetched for f in files], context(cfg_now))
+            return result.dump()
 
         files = gather()
         fetched = fetch.expand(remote=files)

@@ -33,6 +33,26 @@ def _validation_message(error: dict) -> str:
     return ", ".join(parts) or "validation error"
 
 
+PORTAL_CONN_ID = "gdc_portal"
+
+
+def portal_settings(connection=None) -> PortalSettings:
+    """The portal from the connection `gdc_portal` (host = URL, password = API token), else HARVEST_PORTAL_*."""
+    from .kinds.base import connection_from_env
+
+    try:
+        conn = (connection or connection_from_env)(PORTAL_CONN_ID)
+    except FinalError:
+        return PortalSettings.from_env()
+    url = conn.host if "://" in conn.host else f"{conn.schema or 'http'}://{conn.host}"
+    if conn.port:
+        url = f"{url.rstrip('/')}:{conn.port}"
+    if not conn.host or not conn.password:
+        raise FinalError(f"connection {PORTAL_CONN_ID!r} needs the portal URL as host and the API token as password")
+    return PortalSettings(url=url.rstrip("/"), token=conn.password,
+                          create_organizations=str(conn.extra.get("create_organizations", "")).lower() in ("1", "true"))
+
+
 class Portal:
     def __init__(self, settings: PortalSettings):
         self.settings = settings

@@ -25,6 +25,11 @@ class RemoteFile(_Record):
     url: str
     key: str  # stable, ASCII: names the staged file and the portal resources
     title: str  # what people call it (Thai welcome); becomes the resource name
+    suffix: str = ""  # file extension to stage it under (".csv"); content is still sniffed by its bytes
+    size: int | None = None
+    etag: str | None = None  # or another version marker (S3 ETag, mtime): change detection
+    modified: str | None = None  # ISO 8601
+    locator: dict[str, Any] = {}  # kind-specific address (bucket/key, remote path, portal resource id...)
 
 
 class FetchedFile(_Record):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from . import stages
 from .config import LoadedSource
 from .portal import Portal
+from .portal import portal_settings as resolve_portal
 from .settings import PortalSettings, Settings
 from .staging import RunStaging, run_key
 
@@ -15,6 +16,7 @@ from .staging import RunStaging, run_key
 class RunReport:
     source: str
     staging: str
+    gathered: list[dict] = field(default_factory=list)
     files: list[dict] = field(default_factory=list)
     validation: list[dict] = field(default_factory=list)
     plan: dict | None = None
@@ -26,13 +28,16 @@ def run_source(loaded: LoadedSource, *, dry_run: bool = False, settings: Setting
     cfg = loaded.config
     settings = settings or Settings.from_env()
     # Resolve the portal before doing any work, so a missing setting fails fast.
-    portal = None if dry_run else Portal(portal_settings or PortalSettings.from_env())
+    portal = None if dry_run else Portal(portal_settings or resolve_portal())
     staging = RunStaging(settings.staging_dir, cfg.id, run_key(run_id))
     report = RunReport(source=cfg.id, staging=str(staging.base))
 
+    ctx = stages.context(cfg, settings)
+    gathered = stages.gather(cfg, ctx)
+    report.gathered = [r.dump() for r in gathered]
     converted = []
-    for remote in stages.gather(cfg):
-        fetched = stages.fetch(cfg, remote, staging, settings)
+    for remote in gathered:
+        fetched = stages.fetch(cfg, remote, staging, ctx)
         converted.append(stages.convert(cfg, fetched, staging))
     report.files = [c.dump() for c in converted]
     summaries = [s for c in converted for s in stages.validate(cfg, c, staging, settings)]
@@ -41,4 +46,5 @@ def run_source(loaded: LoadedSource, *, dry_run: bool = False, settings: Setting
     report.plan = stages.plan(cfg, converted)
     if portal is not None:
         report.published = stages.publish(cfg, converted, summaries, portal).dump()
+        stages.acknowledge(cfg, [c.fetched for c in converted], ctx)
     return report

@@ -11,12 +11,12 @@ import json
 import logging
 import mimetypes
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
 
 from .config import SourceConfig
 from .errors import FinalError, HarvestError
 from .gdc.mapping import dataset_fields, resource_plans
+from .kinds.base import HarvestContext
 from .portal import Portal
 from .results import (ConvertedFile, ConvertedTable, Column, FetchedFile, PublishedResource, PublishResult,
                       RemoteFile, ValidationSummary)
@@ -28,9 +28,21 @@ from . import validate as validation
 log = logging.getLogger(__name__)
 
 
-def gather(cfg: SourceConfig) -> list[RemoteFile]:
+def context(cfg: SourceConfig, settings: Settings | None = None, connection=None) -> HarvestContext:
+    """What the source's kind may use: settings, the polite HTTP client, connections."""
+    settings = settings or Settings.from_env()
+    ctx = HarvestContext(source_id=cfg.id, settings=settings, http=net.session(settings))
+    if connection is not None:
+        ctx.connection = connection
+    return ctx
+
+
+def gather(cfg: SourceConfig, ctx: HarvestContext) -> list[RemoteFile]:
     """What files does the source offer right now?"""
-    files = cfg.source.gather(cfg.id)
+    try:
+        files = cfg.source.gather(ctx)
+    except HarvestError as exc:
+        raise exc.with_context(source=cfg.id)
     if not files:
         raise FinalError("the source offers no files", source=cfg.id)
     return files
@@ -44,13 +56,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, settings: Settings | None = None) -> FetchedFile:
+def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, ctx: HarvestContext) -> FetchedFile:
     """Download one file into the run's staging folder, under its ASCII key."""
-    suffix = PurePosixPath(unquote(urlsplit(remote.url).path)).suffix.lower()[:10]
-    dest = staging.dir("raw") / f"{remote.key}{suffix}"
+    dest = staging.dir("raw") / f"{remote.key}{remote.suffix}"
     try:
-        response = net.download(remote.url, dest, http=net.session(settings), timeout=cfg.source.timeout,
-                                headers=cfg.source.headers)
+        content_type = cfg.source.fetch(remote, dest, ctx)
     except HarvestError as exc:
         raise exc.with_context(source=cfg.id, file=remote.url)
     return FetchedFile(
@@ -59,7 +69,7 @@ def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, settings: 
         sha256=_sha256(dest),
         size=dest.stat().st_size,
         fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        content_type=response.headers.get("Content-Type") or mimetypes.guess_type(dest.name)[0],
+        content_type=content_type or mimetypes.guess_type(dest.name)[0],
     )
 
 
@@ -154,6 +164,14 @@ def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
         resources=[PublishedResource(id=r["id"], name=r["name"], format=r.get("format", ""), url=r.get("url", ""))
                    for r in resources],
     )
+
+
+def acknowledge(cfg: SourceConfig, fetched: list[FetchedFile], ctx: HarvestContext) -> None:
+    """After a successful publish: let the source record what was taken (drops mark objects processed)."""
+    try:
+        cfg.source.acknowledge(fetched, ctx)
+    except HarvestError as exc:
+        raise exc.with_context(source=cfg.id)
 
 
 def dump(obj) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..results import RemoteFile
+from .base import HarvestContext, SourceKind
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
 
@@ -44,14 +45,11 @@ class HttpFile(BaseModel):
         return value
 
 
-class HttpSource(BaseModel):
+class HttpSource(SourceKind):
     """Files at fixed URLs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["http"]
     files: list[HttpFile] = Field(min_length=1)
-    timeout: float = Field(60.0, gt=0, description="Seconds to wait for the server")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers")
 
     @field_validator("files", mode="before")
@@ -70,13 +68,17 @@ class HttpSource(BaseModel):
             raise ValueError(f"two files share the key {dupes}: give them distinct `key:` values")
         return self
 
-    def gather(self, source_id: str) -> list[RemoteFile]:
+    def hosts(self) -> set[str]:
+        return {urlsplit(f.url).netloc for f in self.files}
+
+    def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
         return [
             RemoteFile(
-                source=source_id,
+                source=ctx.source_id,
                 url=f.url,
                 key=f.key or key_from_url(f.url),
                 title=f.title or posixpath.basename(unquote(urlsplit(f.url).path)),
+                suffix=posixpath.splitext(unquote(urlsplit(f.url).path))[1].lower()[:10],
             )
             for f in self.files
         ]

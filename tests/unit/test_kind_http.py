@@ -3,16 +3,21 @@
 import pytest
 from pydantic import ValidationError
 
+import requests
+
+from harvesters.kinds.base import HarvestContext
 from harvesters.kinds.http import HttpSource, key_from_url
+from harvesters.settings import Settings
 
 
 def test_gather_names_files_from_thai_percent_encoded_urls():
     url = "https://agency.example.go.th/files/%E0%B8%84%E0%B9%88%E0%B8%B2%E0%B8%9D%E0%B8%B8%E0%B9%88%E0%B8%99%20PM25.csv"
     source = HttpSource(kind="http", files=[url, {"url": "https://a.example/x/hotspots.xlsx", "title": "จุดความร้อน"}])
-    first, second = source.gather("pcd-x")
+    first, second = source.gather(HarvestContext("pcd-x", Settings.from_env(), requests.Session()))
     assert first.title == "ค่าฝุ่น PM25.csv"  # decoded for people
     assert first.key == "pm25"  # ASCII for file names and portal uploads
-    assert (second.key, second.title, second.source) == ("hotspots", "จุดความร้อน", "pcd-x")
+    assert (second.key, second.title, second.source, second.suffix) == ("hotspots", "จุดความร้อน", "pcd-x", ".xlsx")
+    assert source.hosts() == {"agency.example.go.th", "a.example"}
 
 
 def test_keys_must_be_unique_and_ascii():
