@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .gdc import fields as gdc
@@ -43,6 +43,10 @@ class OutputSettings(BaseModel):
 
     formats: list[Literal["csv", "parquet"]] = Field(default_factory=lambda: ["csv", "parquet"], min_length=1)
     csv_bom: bool = Field(False, description="Write a UTF-8 BOM so Excel opens Thai CSVs correctly")
+    allow_national_id_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns that may hold Thai national ID numbers; only for data category ข้อมูลส่วนบุคคล. "
+                    "Any other such column makes the converter refuse the file (reason: pii)")
 
 
 class SourceConfig(BaseModel):
@@ -67,6 +71,14 @@ class SourceConfig(BaseModel):
         if not ID_RE.match(value):
             raise ValueError(f"{value!r} must be 2–70 lower-case ASCII letters, digits, '-' or '_'")
         return value
+
+    @model_validator(mode="after")
+    def _pii_needs_personal_category(self) -> "SourceConfig":
+        personal = gdc.BY_NAME["data_category"].aliases["personal"]
+        if self.outputs.allow_national_id_columns and self.metadata.data_category != personal:
+            raise ValueError(f"outputs.allow_national_id_columns: national ID numbers may be published only in "
+                             f"data category {personal!r}, not {self.metadata.data_category!r}")
+        return self
 
     @property
     def dataset_name(self) -> str:

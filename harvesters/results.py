@@ -30,6 +30,7 @@ class RemoteFile(_Record):
     etag: str | None = None  # or another version marker (S3 ETag, mtime): change detection
     modified: str | None = None  # ISO 8601
     locator: dict[str, Any] = {}  # kind-specific address (bucket/key, remote path, portal resource id...)
+    convert: dict[str, Any] = {}  # harvesters.convert.options.ConvertOptions fields for this file
 
 
 class FetchedFile(_Record):

@@ -76,11 +76,14 @@ def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, ctx: Harve
 def convert(cfg: SourceConfig, fetched: FetchedFile, staging: RunStaging) -> ConvertedFile:
     """Turn one fetched file into clean CSV/Parquet tables (refusals name the source and file)."""
     from .convert import convert_file  # pandas/pyarrow: keep them out of DAG parsing
+    from .convert.options import ConvertOptions
 
     out_dir = staging.dir("converted", fetched.remote.key)
     try:
+        options = ConvertOptions(**{**fetched.remote.convert,
+                                    "allow_pii": cfg.outputs.allow_national_id_columns})
         report = convert_file(Path(fetched.path), out_dir, name=fetched.remote.key,
-                              formats=tuple(cfg.outputs.formats), csv_bom=cfg.outputs.csv_bom)
+                              formats=tuple(cfg.outputs.formats), csv_bom=cfg.outputs.csv_bom, options=options)
     except HarvestError as exc:
         # Name the file as people know it (its URL), not by its staging path.
         exc.file = None

@@ -18,6 +18,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from ..errors import RefusedFile
+from .options import ConvertOptions
 from .normalize import Column, infer_column, looks_like_thai_ids
 from .readers import READERS, RawGrid
 from .readers.xlsx import UnreadableWorkbook
@@ -42,6 +43,7 @@ def convert_file(
     csv_bom: bool = False,
     source: str | None = None,
     allow_pii: Collection[str] = (),
+    options: ConvertOptions | None = None,
 ) -> ConversionReport:
     """Write ``out_dir/<name>.csv`` and ``.parquet`` per table found in ``path``.
 
@@ -49,6 +51,8 @@ def convert_file(
     Thai national ID numbers; any other such column refuses the file.
     """
     path, out_dir = Path(path), Path(out_dir)
+    options = options or ConvertOptions()
+    allow_pii = set(allow_pii) | set(options.allow_pii)
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise ValueError(f"unknown output formats: {sorted(unknown)}")

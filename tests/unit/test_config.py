@@ -129,3 +129,12 @@ def test_json_schema_offers_thai_choices_and_aliases():
     schema = json.dumps(json_schema(), ensure_ascii=False)
     assert "จังหวัด" in schema and "province" in schema
     assert '"additionalProperties": false' in schema
+
+
+def test_national_id_columns_only_for_personal_data(sources):
+    path = sources / "ddc" / "respiratory-patients.yaml"
+    edit(path, "validation:", "outputs:\n  allow_national_id_columns: [เลขประจำตัวประชาชน]\nvalidation:")
+    with pytest.raises(ConfigError, match="only in data category 'ข้อมูลส่วนบุคคล'"):
+        load_source(path)
+    edit(path, "  unit_of_measure: ราย", "  unit_of_measure: ราย\n  data_category: personal")
+    assert load_source(path).config.outputs.allow_national_id_columns == ["เลขประจำตัวประชาชน"]
