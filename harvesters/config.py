@@ -38,6 +38,32 @@ class ValidationSettings(BaseModel):
         "block", description="block: a failed suite stops the publish; warn: publish and report")
 
 
+class Approver(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="The approver's user id in Airflow")
+    name: str | None = Field(None, description="How the approver is shown")
+
+
+class ApprovalSettings(BaseModel):
+    """Who approves opening a dataset (the head of the agency or their delegate, as the law asks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approvers: list[Approver] = Field(
+        default_factory=list, description="Airflow users who may answer; empty = anyone allowed to act on the DAG")
+    every_update: bool = Field(False, description="Ask again for every update, not only for new datasets "
+                                                  "and table schema changes")
+    timeout_days: int = Field(14, ge=1, le=90, description="Days to wait for an answer before the run fails")
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _plain_ids(cls, value):
+        if isinstance(value, list):
+            return [{"id": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
 class OutputSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,6 +89,7 @@ class SourceConfig(BaseModel):
     source: SourceSettings
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     validation: ValidationSettings | None = None
+    approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     metadata: DatasetMetadata  # type: ignore[valid-type]
 
     @field_validator("id", "agency")

@@ -113,9 +113,14 @@ class Portal:
     def patch_dataset(self, name: str, fields: dict) -> dict:
         return self.call("package_patch", what=name, id=name, **fields)
 
-    def upsert_resource(self, dataset: dict, file: Path, fields: dict[str, str]) -> dict:
-        """Replace the resource of the same name in place, or create it: ids stay stable across runs."""
-        existing = next((r for r in dataset.get("resources", []) if r.get("name") == fields["name"]), None)
+    def upsert_resource(self, dataset: dict, key: str, file: Path, fields: dict[str, str]) -> dict:
+        """Replace the resource with this key (or, from older runs, this name) in place, or create it.
+
+        Resource ids therefore stay stable across runs.
+        """
+        resources = dataset.get("resources", [])
+        existing = next((r for r in resources if r.get("harvest_key") == key), None) or \
+            next((r for r in resources if not r.get("harvest_key") and r.get("name") == fields["name"]), None)
         what = f"{dataset['name']}/{fields['name']}"
         with file.open("rb") as fh:
             # CKAN strips Thai from stored file names: the upload is named by its ASCII file name.

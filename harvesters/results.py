@@ -57,6 +57,7 @@ class ConvertedTable(_Record):
     rows: int
     columns: list[Column]
     table_schema: dict[str, Any]
+    date_range: list[str] | None = None  # [first, last] ISO dates over the table's date columns
 
 
 class ConvertedFile(_Record):
@@ -79,6 +80,19 @@ class ValidationSummary(_Record):
     outcome: Literal["passed", "failed", "warned", "skipped"]
 
 
+class PublishPlan(_Record):
+    """What prepare decided; the approval task shows ``summary_md`` to the approver."""
+
+    dataset: str
+    url: str
+    exists: bool
+    approved_before: bool  # public and allow_harvest "True" on the portal before this run
+    needs_approval: bool
+    reasons: list[str]  # why approval is asked (empty when publishing directly)
+    staged: bool  # uploaded privately for the approver to preview
+    summary_md: str
+
+
 class PublishedResource(_Record):
     id: str
     name: str
@@ -92,3 +106,4 @@ class PublishResult(_Record):
     created: bool
     resources: list[PublishedResource]
     rows: int
+    approved_by: str | None = None

@@ -2,6 +2,7 @@
 
 Each stage is a plain function over typed records (``results.py``), so the same
 code runs inside an Airflow task, from ``harvest run`` and from a test.
+Publishing, with its approval step, lives in ``publishing.py``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from .config import SourceConfig
 from .errors import FinalError, HarvestError
 from .gdc.mapping import dataset_fields, resource_plans
 from .kinds.base import HarvestContext
-from .portal import Portal
-from .results import (ConvertedFile, ConvertedTable, Column, FetchedFile, PublishedResource, PublishResult,
-                      RemoteFile, ValidationSummary)
+from .results import ConvertedFile, ConvertedTable, Column, FetchedFile, RemoteFile, ValidationSummary
 from .settings import Settings
 from .staging import RunStaging
 from . import net
@@ -98,12 +97,27 @@ def convert(cfg: SourceConfig, fetched: FetchedFile, staging: RunStaging) -> Con
             csv=t.csv, parquet=t.parquet, rows=t.rows_written,
             columns=[Column(name=c.name, type=c.type) for c in t.columns],
             table_schema=t.schema_,
+            date_range=_date_range(t.parquet, [c.name for c in t.columns if c.type == "date"]),
         )
         for t in report.tables
     ]
     return ConvertedFile(fetched=fetched, format=report.format, encoding=report.encoding,
                          stars_in=report.stars_in, stars_out=report.stars_out,
                          report=str(report_path), tables=tables)
+
+
+def _date_range(parquet: str | None, date_columns: list[str]) -> list[str] | None:
+    """First and last date over the date columns (for the first/last year of data)."""
+    if not parquet or not date_columns:
+        return None
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet, columns=date_columns)
+    bounds = [pc.min_max(table[c]) for c in date_columns]
+    lows = [b["min"].as_py() for b in bounds if b["min"].is_valid]
+    highs = [b["max"].as_py() for b in bounds if b["max"].is_valid]
+    return [min(lows).isoformat(), max(highs).isoformat()] if lows else None
 
 
 def validate(cfg: SourceConfig, converted: ConvertedFile, staging: RunStaging,
@@ -124,49 +138,12 @@ def check_gate(cfg: SourceConfig, summaries: list[ValidationSummary]) -> list[Va
     return validation.gate(summaries, on_failure=policy, source=cfg.id)
 
 
-def plan(cfg: SourceConfig, converted: list[ConvertedFile]) -> dict:
-    """What publish would push, as JSON-friendly data (used by --dry-run and logged by publish)."""
+def plan(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[ValidationSummary] = ()) -> dict:
+    """What publish would push, as JSON-friendly data (used by --dry-run)."""
     return {
         "dataset": dataset_fields(cfg, converted),
-        "resources": [{"file": str(p.file), **p.fields} for p in resource_plans(cfg, converted)],
+        "resources": [{"file": str(p.file), **p.fields} for p in resource_plans(cfg, converted, summaries)],
     }
-
-
-def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[ValidationSummary],
-            portal: Portal) -> PublishResult:
-    """Find-or-create the dataset by its stable name, replace its resources in place, then its metadata.
-
-    A new dataset is created private and opened only after every file is uploaded,
-    so the portal never shows it half-made.
-    """
-    check_gate(cfg, summaries)  # defence in depth: never publish what the gate blocks
-    fields = dataset_fields(cfg, converted)
-    plans = resource_plans(cfg, converted)
-    if not plans:
-        raise FinalError("nothing to publish: no converted table", source=cfg.id)
-    name = fields["name"]
-    try:
-        portal.ensure_organization(cfg.agency)
-        existing = portal.dataset(name)
-        created = existing is None
-        # A run that died between creating and uploading left a private, half-made dataset: finish and open it.
-        half_made = not created and existing.get("private") and len(existing.get("resources", [])) < len(plans)
-        dataset = portal.create_dataset({**fields, "private": True}) if created else existing
-        resources = [portal.upsert_resource(dataset, p.file, p.fields) for p in plans]
-        # Metadata last: it describes the files now on the portal.
-        portal.patch_dataset(name, {**fields, "private": False} if created or half_made else fields)
-    except HarvestError as exc:
-        raise exc.with_context(source=cfg.id)
-    rows = sum(t.rows for c in converted for t in c.tables)
-    log.info("published %s with %d resources (%d rows)", name, len(resources), rows)
-    return PublishResult(
-        dataset=name,
-        url=portal.dataset_url(name),
-        created=created,
-        rows=rows,
-        resources=[PublishedResource(id=r["id"], name=r["name"], format=r.get("format", ""), url=r.get("url", ""))
-                   for r in resources],
-    )
 
 
 def acknowledge(cfg: SourceConfig, fetched: list[FetchedFile], ctx: HarvestContext) -> None:

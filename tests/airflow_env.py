@@ -1,7 +1,9 @@
 """pytest plugin: a throwaway Airflow home for the whole test session.
 
 It must run before anything imports Airflow, which reads its config at import
-time; hence a plugin loaded by ``-p`` (see pyproject) rather than a fixture.
+time; hence a plugin loaded by ``-p`` (see pyproject), which pytest imports
+before any conftest, and the environment is set when this module is imported
+(pytest_configure would be too late: initial conftests load before it).
 """
 
 import os
@@ -14,23 +16,27 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-_home: str | None = None
 
 
-def pytest_configure(config):
-    global _home
-    _home = tempfile.mkdtemp(prefix="airflow-test-")
+def _set_environment() -> str:
+    home = tempfile.mkdtemp(prefix="airflow-test-")
     os.environ.update({
-        "AIRFLOW_HOME": _home,
+        "AIRFLOW_HOME": home,
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # The demo agencies' approvers (include/sources/*/_agency.yaml) answer approval tasks in e2e tests.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,pcd-approver:user,gistda-approver:user,ddc-approver:user",
         "GX_ANALYTICS_ENABLED": "False",
     })
     # Tests never write into the repo's own staging area.
-    os.environ["HARVEST_STAGING_DIR"] = str(Path(_home) / "staging")
+    os.environ["HARVEST_STAGING_DIR"] = str(Path(home) / "staging")
+    return home
+
+
+_home = _set_environment()
 
 
 def pytest_unconfigure(config):

@@ -1,21 +1,43 @@
-"""Map a source config and its run results onto GD Catalog dataset and resource fields."""
+"""Map a source config and its run results onto GD Catalog dataset and resource fields.
+
+Derived fields are filled from the data and the run, never typed by hand:
+data_format, last_updated_date, first/last year of data (Buddhist Era, from the
+date columns), and per resource its provenance, table schema, row count,
+openness stars and validation outcome. The GD Catalog has no dataset fields for
+the last group; CKAN keeps extra *resource* fields, so they travel as
+``harvest_*`` resource fields (scheming drops unknown dataset-level keys).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import SourceConfig
-from ..results import ConvertedFile, ConvertedTable
+from ..results import ConvertedFile, ConvertedTable, ValidationSummary
 from . import fields as gdc
 
 FORMAT_LABELS = {"csv": "CSV", "parquet": "Parquet"}
+BUDDHIST_ERA_OFFSET = 543
 
 
 @dataclass(frozen=True)
 class ResourcePlan:
+    key: str  # stable: matches the resource across runs (harvest_key)
     file: Path
     fields: dict[str, str]  # flat strings: uploads go as multipart form fields
+
+
+def be_year(iso_date: str) -> str:
+    return str(int(iso_date[:4]) + BUDDHIST_ERA_OFFSET)
+
+
+def _year_span(tables: list[ConvertedTable]) -> list[str] | None:
+    ranges = [t.date_range for t in tables if t.date_range]
+    if not ranges:
+        return None
+    return [be_year(min(r[0] for r in ranges)), be_year(max(r[1] for r in ranges))]
 
 
 def dataset_fields(cfg: SourceConfig, converted: list[ConvertedFile]) -> dict:
@@ -23,7 +45,7 @@ def dataset_fields(cfg: SourceConfig, converted: list[ConvertedFile]) -> dict:
     fields = cfg.metadata.portal_fields()
     fields["name"] = cfg.dataset_name
     fields["owner_org"] = cfg.agency
-    fields.setdefault("allow_harvest", "False")
+    fields["allow_harvest"] = "False"  # only an approval opens a dataset to the national catalog
     # data_format is a fixed choice list: Parquet is not on it, so it goes as "อื่นๆ" + its name.
     formats = ["CSV"] if "csv" in cfg.outputs.formats else []
     if "parquet" in cfg.outputs.formats:
@@ -35,6 +57,10 @@ def dataset_fields(cfg: SourceConfig, converted: list[ConvertedFile]) -> dict:
         fields["last_updated_date"] = max(fetched)[:10]
     urls = [c.fetched.remote.url for c in converted]
     fields.setdefault("url", urls[0] if len(urls) == 1 else "")
+    years = _year_span([t for c in converted for t in c.tables])
+    if years and fields["data_type"] == gdc.STATISTICAL:
+        fields.setdefault("first_year_of_data", years[0])
+        fields.setdefault("last_year_of_data", years[1])
     return fields
 
 
@@ -48,18 +74,41 @@ def _describe(table: ConvertedTable, source: ConvertedFile) -> str:
     )
 
 
-def resource_plans(cfg: SourceConfig, converted: list[ConvertedFile]) -> list[ResourcePlan]:
+def _validation_note(summary: ValidationSummary | None) -> str:
+    if summary is None or summary.suite is None:
+        return json.dumps({"outcome": "skipped"})
+    return json.dumps({"suite": summary.suite, "outcome": summary.outcome, "evaluated": summary.evaluated,
+                       "failed": summary.failed[:5]}, ensure_ascii=False)
+
+
+def resource_plans(cfg: SourceConfig, converted: list[ConvertedFile],
+                   summaries: list[ValidationSummary] = ()) -> list[ResourcePlan]:
+    by_table = {s.table: s for s in summaries}
+    statistical = cfg.metadata.data_type == gdc.STATISTICAL
     plans = []
     for source in converted:
+        fetched = source.fetched
         for table in source.tables:
             for fmt in cfg.outputs.formats:
                 path = getattr(table, fmt)
                 if not path:
                     continue
-                plans.append(ResourcePlan(Path(path), {
+                fields = {
                     "name": f"{table.title} ({FORMAT_LABELS[fmt]})",
                     "description": _describe(table, source),
                     "format": FORMAT_LABELS[fmt],
-                    "resource_last_updated_date": source.fetched.fetched_at[:10],
-                }))
+                    "resource_last_updated_date": fetched.fetched_at[:10],
+                    "harvest_key": f"{table.key}.{fmt}",
+                    "harvest_rows": str(table.rows),
+                    "harvest_schema": json.dumps(table.table_schema, ensure_ascii=False),
+                    "harvest_stars": f"{source.stars_in}->{source.stars_out}",
+                    "harvest_validation": _validation_note(by_table.get(table.key)),
+                    "harvest_source_url": fetched.remote.url,
+                    "harvest_fetched_at": fetched.fetched_at,
+                    "harvest_sha256": fetched.sha256,
+                }
+                if statistical and table.date_range:
+                    fields["resource_first_year_of_data"] = be_year(table.date_range[0])
+                    fields["resource_last_year_of_data"] = be_year(table.date_range[1])
+                plans.append(ResourcePlan(f"{table.key}.{fmt}", Path(path), fields))
     return plans

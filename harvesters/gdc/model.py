@@ -16,8 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model,
 
 from . import fields as gdc
 
-# Fields the pipeline fills itself; a config may not set them.
-DERIVED = {"name", "owner_org", "data_format", "tag_string"}
+# Fields the pipeline fills itself; a config may not set them (allow_harvest is the approval's to set).
+DERIVED = {"name", "owner_org", "data_format", "tag_string", "allow_harvest"}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TAG_RE = re.compile(gdc.TAG_PATTERN)
 

@@ -1,9 +1,2 @@
-import pytest
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    """Environment changes that last for one test module (pytest's monkeypatch is per test)."""
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
+# Fixtures and helpers live in conftest_e2e.py, importable by name from the tests.
+from conftest_e2e import airflow_portal, monkeypatch_module  # noqa: F401

@@ -56,35 +56,80 @@ def source_copy(tmp_path: Path, new_id: str, agency: str = "pcd") -> Path:
     return path
 
 
-def test_run_creates_then_updates_in_place(env, tmp_path, portal_settings, ckan):
+def test_run_stages_for_approval_then_opens_then_updates_in_place(env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "pcd-pm25-publish-test"))
-    first = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
-    assert first.published["created"] is True
-    assert first.published["rows"] == 480
+    staged = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
+    assert staged.awaiting_approval == ["new dataset"] and staged.published is None
     pkg = ckan.action.package_show(id="pcd-pm25-publish-test")
-    assert pkg["private"] is False
-    assert pkg["allow_harvest"] == "False"  # opening to the national catalog is the approval step's job
-    assert pkg["data_format"] == ["CSV", "อื่นๆ"] and pkg["data_format_other"] == "Parquet"
+    assert (pkg["private"], pkg["allow_harvest"]) == (True, "False")  # staged for the approver to preview
     assert len(pkg["resources"]) == 2
-    assert all(r["url_type"] == "upload" for r in pkg["resources"])
-    assert "SHA-256" in pkg["resources"][0]["description"]
 
+    first = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings,
+                       approved_by="pcd-approver")
+    assert first.published["approved_by"] == "pcd-approver" and first.published["rows"] == 480
+    pkg = ckan.action.package_show(id="pcd-pm25-publish-test")
+    assert (pkg["private"], pkg["allow_harvest"]) == (False, "True")
+    assert pkg["data_format"] == ["CSV", "อื่นๆ"] and pkg["data_format_other"] == "Parquet"
+    assert (pkg["first_year_of_data"], pkg["last_year_of_data"]) == ("2567", "2567")
+    assert len(pkg["resources"]) == 2
+    csv = next(r for r in pkg["resources"] if r["format"] == "CSV")
+    assert csv["url_type"] == "upload" and "SHA-256" in csv["description"]
+    assert (csv["resource_first_year_of_data"], csv["harvest_rows"]) == ("2567", "480")
+    assert json.loads(csv["harvest_validation"])["outcome"] == "passed"
+    assert [f["name"] for f in json.loads(csv["harvest_schema"])["fields"]][0] == "วันที่"
+
+    # Approved and unchanged: the next run publishes directly, in place.
     second = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
-    assert second.published["created"] is False
+    assert second.awaiting_approval is None and second.published["created"] is False
     assert {r["id"] for r in second.published["resources"]} == {r["id"] for r in pkg["resources"]}
     assert len(ckan.action.package_show(id="pcd-pm25-publish-test")["resources"]) == 2
 
+    # Withdrawal marks; it never deletes.
+    proc = subprocess.run([sys.executable, "-m", "harvesters.cli", "withdraw", "pcd-pm25-publish-test",
+                           "--reason", "ข้อมูลคลาดเคลื่อน", "--sources-dir", str(tmp_path / "sources")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HARVEST_PORTAL_URL": portal_settings.url,
+                               "HARVEST_PORTAL_TOKEN": portal_settings.token})
+    assert proc.returncode == 0, proc.stderr
+    pkg = ckan.action.package_show(id="pcd-pm25-publish-test")
+    assert (pkg["state"], pkg["private"], pkg["allow_harvest"]) == ("active", True, "False")
 
-def test_a_half_made_dataset_from_a_crashed_run_is_finished_and_opened(env, tmp_path, portal_settings, ckan):
+
+def test_a_half_made_dataset_from_a_crashed_run_is_finished(env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "pcd-pm25-crashed"))
     # What a run that died right after package_create leaves behind: private, no resources.
     from harvesters.gdc.mapping import dataset_fields
 
     ckan.action.package_create(**{**dataset_fields(loaded.config, []), "private": True})
     report = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
-    assert report.published["created"] is False
+    assert report.awaiting_approval == ['dataset not yet approved (private or allow_harvest is not "True")']
     pkg = ckan.action.package_show(id="pcd-pm25-crashed")
-    assert pkg["private"] is False and len(pkg["resources"]) == 2
+    assert pkg["private"] is True and len(pkg["resources"]) == 2
+
+
+def test_a_trashed_url_is_refused_before_anything_is_sent(env, tmp_path, portal_settings, ckan):
+    loaded = load_source(source_copy(tmp_path, "pcd-pm25-trashed"))
+    from harvesters.gdc.mapping import dataset_fields
+
+    ckan.action.package_create(**dataset_fields(loaded.config, []))
+    ckan.action.package_delete(id="pcd-pm25-trashed")  # the portal's own trash, as an admin would
+    with pytest.raises(FinalError, match=r"name \(URL\): 'pcd-pm25-trashed' is in the portal's trash"):
+        run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
+    assert ckan.action.package_show(id="pcd-pm25-trashed")["resources"] == []
+
+
+def test_a_bad_config_is_a_clear_local_error_and_nothing_is_sent(env, tmp_path, portal_settings, ckan):
+    path = source_copy(tmp_path, "pcd-pm25-bad")
+    path.write_text(path.read_text(encoding="utf-8").replace("geo_coverage: province", "geo_coverage: mars"),
+                    encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "harvesters.cli", "run", "pcd-pm25-bad",
+                           "--sources-dir", str(path.parent.parent)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HARVEST_PORTAL_URL": portal_settings.url,
+                               "HARVEST_PORTAL_TOKEN": portal_settings.token})
+    assert proc.returncode == 1
+    assert f"{path}: metadata.geo_coverage (ขอบเขตเชิงภูมิศาสตร์หรือเชิงพื้นที่): " in proc.stderr
+    with pytest.raises(ckanapi.NotFound):
+        ckan.action.package_show(id="pcd-pm25-bad")
 
 
 def test_missing_organization_is_a_clear_error_and_nothing_is_sent(env, tmp_path, portal_settings, ckan):

@@ -1,0 +1,177 @@
+"""Running harvest DAGs with dag.test() against the real local CKAN, answering approvals like a person.
+
+dag.test() parks an approval task in ``awaiting_input`` and polls the database.
+A background thread plays the approver: it waits for that state, then answers
+through Airflow's public endpoint ``PATCH .../taskInstances/approve/-1/hitlDetails``,
+served in-process by FastAPI's TestClient with a token of the approver's own
+user, so Airflow's rule that only assigned users may answer is exercised too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import ckanapi
+import pytest
+
+from harvesters.settings import REPO_ROOT
+
+# Airflow imports happen here, in the main thread: the answering thread importing
+# them while dag.test() runs deadlocks on import locks (see platform notes).
+from airflow.api_fastapi.app import create_app, get_auth_manager  # noqa: E402
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser  # noqa: E402
+from airflow.dag_processing.dagbag import DagBag  # noqa: E402
+from airflow.models.hitl import HITLDetail  # noqa: E402
+from airflow.models.taskinstance import TaskInstance  # noqa: E402
+from airflow.utils.session import create_session  # noqa: E402
+from airflow.utils.state import TaskInstanceState  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+APPROVAL_WAIT = 180  # seconds before the safety valve fails a parked task
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    """Environment changes that last for one test module (pytest's monkeypatch is per test)."""
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def airflow_portal(services, airflow_db, monkeypatch_module):
+    ckan = services["ckan"]
+    # The portal comes from the Airflow connection only: the env fallback is switched off here.
+    monkeypatch_module.delenv("HARVEST_PORTAL_URL", raising=False)
+    monkeypatch_module.delenv("HARVEST_PORTAL_TOKEN", raising=False)
+    monkeypatch_module.setenv("AIRFLOW_CONN_GDC_PORTAL", json.dumps(
+        {"conn_type": "http", "host": ckan["url"], "password": ckan["token"]}))
+    monkeypatch_module.setenv("DEMO_SITE_URL", services["demo_site"]["url"])
+    return ckanapi.RemoteCKAN(ckan["url"], apikey=ckan["token"])
+
+
+def load_dags(sources_dir: Path | None = None) -> DagBag:
+    """The DAGs of a sources folder (default: the repo's). dag.test() re-parses the DAG file,
+    so run_dag puts the same folder in force again while a DAG runs."""
+    with _sources(sources_dir):
+        bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    bag.harvest_sources_dir = sources_dir
+    return bag
+
+
+@contextlib.contextmanager
+def _sources(sources_dir: Path | None):
+    previous = os.environ.pop("HARVEST_SOURCES_DIR", None)
+    if sources_dir is not None:
+        os.environ["HARVEST_SOURCES_DIR"] = str(sources_dir)
+    try:
+        yield
+    finally:
+        os.environ.pop("HARVEST_SOURCES_DIR", None)
+        if previous is not None:
+            os.environ["HARVEST_SOURCES_DIR"] = previous
+
+
+class Approver(threading.Thread):
+    """Answers the run's approval task once it waits for input; fails it if answering breaks."""
+
+    def __init__(self, dag_id: str, user: str, option: str, reason: str = ""):
+        super().__init__(daemon=True)
+        self.dag_id, self.user, self.option, self.reason = dag_id, user, option, reason
+        self.answered = False
+        self.error: str | None = None
+        self.stop = threading.Event()
+        self.started_at = time.time()
+        # Built here, in the main thread; it also initialises the auth manager that signs our token.
+        self.app = create_app()
+
+    def _parked(self) -> TaskInstance | None:
+        with create_session() as session:
+            return (session.query(TaskInstance)
+                    .filter(TaskInstance.dag_id == self.dag_id, TaskInstance.task_id == "approve",
+                            TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                            TaskInstance.start_date >= _utc(self.started_at - 5))
+                    .first())
+
+    def run(self) -> None:
+        ti = None
+        try:
+            deadline = time.time() + APPROVAL_WAIT
+            while not self.stop.is_set() and time.time() < deadline:
+                ti = self._parked()
+                if ti is not None:
+                    break
+                time.sleep(0.5)
+            if ti is None:
+                return  # no approval was asked in this run
+            time.sleep(1)  # answering the instant it parks races the runner (platform notes)
+            token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=self.user, role="user"))
+            with TestClient(self.app) as client:
+                response = client.patch(
+                    f"/api/v2/dags/{self.dag_id}/dagRuns/{ti.run_id}/taskInstances/approve/-1/hitlDetails",
+                    json={"chosen_options": [self.option], "params_input": {"reason": self.reason}},
+                    headers={"Authorization": f"Bearer {token}"})
+            if response.status_code != 200:
+                raise RuntimeError(f"answering the approval failed: {response.status_code} {response.text[:300]}")
+            self.answered = True
+        except Exception as exc:  # noqa: BLE001 - recorded, and the safety valve below unblocks dag.test()
+            self.error = f"{type(exc).__name__}: {exc}"
+            if ti is not None:
+                with create_session() as session:
+                    session.query(TaskInstance).filter(TaskInstance.id == ti.id).update(
+                        {"state": TaskInstanceState.FAILED})
+
+
+def _utc(ts: float):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def run_dag(bag: DagBag, dag_id: str, *, approve_as: str | None = None, reject_as: str | None = None,
+            reason: str = ""):
+    """dag.test() with an approver answering if the run asks. Returns (dag_run, approver or None)."""
+    approver = None
+    if approve_as or reject_as:
+        approver = Approver(dag_id, approve_as or reject_as, "Approve" if approve_as else "Reject", reason)
+        approver.start()
+    try:
+        with _sources(bag.harvest_sources_dir):
+            run = bag.dags[dag_id].test()
+    finally:
+        if approver:
+            approver.stop.set()
+            approver.join(timeout=10)
+    if approver and approver.error:
+        raise AssertionError(approver.error)
+    return run, approver
+
+
+def xcom(run, task_id: str):
+    """A task's return value in a finished run, read from the metadata database."""
+    from airflow.models.xcom import XComModel
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id,
+                                                 key="return_value", map_indexes=-1)).first()
+        return XComModel.deserialize_value(row) if row else None
+
+
+def approval_answer(run) -> HITLDetail | None:
+    """What the approver answered (the record Airflow's UI shows under Required Actions)."""
+    ti = next(t for t in run.get_task_instances() if t.task_id == "approve")
+    with create_session() as session:
+        detail = session.get(HITLDetail, ti.id)
+        if detail is not None:
+            session.expunge(detail)
+        return detail
+
+
+def task_states(run) -> dict[tuple[str, int], str]:
+    return {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
