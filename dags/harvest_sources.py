@@ -1,5 +1,9 @@
 """One Airflow DAG per harvest source config: gather → fetch → convert → validate → publish.
 
+Publishing goes prepare → (approve) → publish: a new dataset, a schema change, or
+a config that asks for it waits for the agency's approver (Airflow's
+human-in-the-loop ApprovalOperator); other updates publish directly.
+
 The factory reads ``include/sources/<agency>/<source>.yaml`` (found relative to
 this file, or ``$HARVEST_SOURCES_DIR``). Parsing stays cheap: only the config
 models (pydantic + YAML) are imported here; pandas, GX and the portal client
@@ -15,10 +19,12 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import dag, get_parsing_context, task
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param, dag, get_parsing_context, task
 
 from harvesters.config import LoadedSource, discover, load_all
 from harvesters.errors import ConfigError
+from harvesters.kinds import pool_name
 
 SOURCES_DIR = Path(os.environ.get("HARVEST_SOURCES_DIR") or Path(__file__).resolve().parent.parent / "include" / "sources")
 START = datetime(2026, 1, 1)
@@ -26,7 +32,8 @@ START = datetime(2026, 1, 1)
 
 def _doc(loaded: LoadedSource) -> str:
     cfg = loaded.config
-    files = "\n".join(f"- [{f.title or f.url}]({f.url})" for f in getattr(cfg.source, "files", []))
+    settings = cfg.source.model_dump(exclude_defaults=True, exclude={"kind"}, mode="json")
+    where = "\n".join(f"- `{key}`: {value}" for key, value in settings.items())
     suite = f"`expectations/{cfg.validation.suite}.json` (on failure: **{cfg.validation.on_failure}**)" \
         if cfg.validation else "none"
     return (
@@ -34,7 +41,7 @@ def _doc(loaded: LoadedSource) -> str:
         f"| | |\n|---|---|\n| Source id | `{cfg.id}` |\n| Agency (portal organization) | `{cfg.agency}` |\n"
         f"| Kind | `{cfg.source.kind}` |\n| Schedule | `{cfg.schedule}` |\n| Expectation suite | {suite} |\n"
         f"| Portal dataset | `{cfg.dataset_name}` |\n| Config file | `{loaded.path}` |\n\n"
-        f"**Files**\n\n{files}\n\nPreview without Airflow: `harvest run {cfg.id} --dry-run`"
+        f"**Source settings**\n\n{where}\n\nPreview without Airflow: `harvest run {cfg.id} --dry-run`"
     )
 
 
@@ -91,7 +98,10 @@ def build_dag(loaded: LoadedSource):
 
         return load_source(Path(config_path), SOURCES_DIR).config
 
-    def context(cfg_now):
+    # Per-host concurrency: every request to one agency server goes through that host's pool.
+    pool = pool_name(cfg.source) or "default_pool"
+
+    def context_for(cfg_now):
         from harvesters import stages
 
         return stages.context(cfg_now, connection=_connection)
@@ -121,15 +131,15 @@ def build_dag(loaded: LoadedSource):
         },
     )
     def harvest():
-        @task
+        @task(pool=pool)
         @_airflow_errors
         def gather() -> list[dict]:
             from harvesters import stages
 
             cfg_now = source_config()
-            return [f.dump() for f in stages.gather(cfg_now, context(cfg_now))]
+            return [f.dump() for f in stages.gather(cfg_now, context_for(cfg_now))]
 
-        @task(map_index_template="{{ file_key }}")
+        @task(map_index_template="{{ file_key }}", pool=pool)
         @_airflow_errors
         def fetch(remote: dict, run_id: str | None = None) -> dict:
             from harvesters import stages
@@ -137,7 +147,7 @@ def build_dag(loaded: LoadedSource):
 
             _label(remote["key"])
             cfg_now = source_config()
-            return stages.fetch(cfg_now, RemoteFile(**remote), run_staging(run_id), context(cfg_now)).dump()
+            return stages.fetch(cfg_now, RemoteFile(**remote), run_staging(run_id), context_for(cfg_now)).dump()
 
         @task(map_index_template="{{ file_key }}")
         @_airflow_errors
@@ -160,26 +170,71 @@ def build_dag(loaded: LoadedSource):
             # The gate fails this task (red in the UI, with the failed expectations) when the suite blocks.
             return [s.dump() for s in stages.check_gate(cfg_now, summaries)]
 
-        @task
-        @_airflow_errors
-        def publish(converted: list[dict], validated: list[list[dict]]) -> dict:
-            from harvesters import stages
-            from harvesters.portal import Portal, portal_settings
+        def inputs(converted: list[dict], validated: list[list[dict]]):
             from harvesters.results import ConvertedFile, ValidationSummary
 
+            return ([ConvertedFile(**c) for c in converted],
+                    [ValidationSummary(**s) for group in validated for s in group])
+
+        def portal():
+            from harvesters.portal import Portal, portal_settings
+
+            return Portal(portal_settings(_connection))
+
+        @task
+        @_airflow_errors
+        def prepare(converted: list[dict], validated: list[list[dict]]) -> dict:
+            """Decide whether the agency must approve; stage a new dataset privately for the approver."""
+            from harvesters import publishing
+
+            files, summaries = inputs(converted, validated)
+            return publishing.prepare(source_config(), files, summaries, portal()).dump()
+
+        @task.branch
+        def needs_approval(plan: dict) -> str:
+            return "approve" if plan["needs_approval"] else "publish"
+
+        approve = ApprovalOperator(
+            task_id="approve",
+            subject=f"Open {cfg.dataset_name} on the portal? ({cfg.metadata.title})"[:250],
+            body="{{ ti.xcom_pull(task_ids='prepare')['summary_md'] }}",
+            assigned_users=[{"id": a.id, "name": a.name or a.id} for a in cfg.approval.approvers] or None,
+            response_timeout=timedelta(days=cfg.approval.timeout_days),
+            params={"reason": Param("", type="string", title="Reason (required when rejecting)")},
+            retries=0,
+        )
+
+        @task(trigger_rule="none_failed_min_one_success")
+        @_airflow_errors
+        def publish(converted: list[dict], validated: list[list[dict]], plan: dict, **context) -> dict:
+            from harvesters import publishing, stages
+            from harvesters.results import PublishPlan
+
             cfg_now = source_config()
-            files = [ConvertedFile(**c) for c in converted]
-            summaries = [ValidationSummary(**s) for group in validated for s in group]
-            result = stages.publish(cfg_now, files, summaries, Portal(portal_settings(_connection)))
+            files, summaries = inputs(converted, validated)
+            plan = PublishPlan(**plan)
+            approved_by = None
+            if plan.needs_approval:
+                answer = context["ti"].xcom_pull(task_ids="approve") or {}
+                if answer.get("chosen_options") != [ApprovalOperator.APPROVE]:
+                    from harvesters.errors import FinalError
+
+                    raise FinalError(f"publish of {plan.dataset} reached without an approval", source=cfg_now.id)
+                approved_by = answer.get("responded_by_user", {}).get("id") or "approver"
+            result = publishing.publish(cfg_now, files, summaries, portal(), plan, approved_by)
             # Only now may a drop mark its files processed: a failed publish leaves them to the next run.
-            stages.acknowledge(cfg_now, [f.fetched for f in files], context(cfg_now))
+            stages.acknowledge(cfg_now, [f.fetched for f in files], context_for(cfg_now))
             return result.dump()
 
         files = gather()
         fetched = fetch.expand(remote=files)
         converted = convert.expand(fetched=fetched)
         validated = validate.expand(converted=converted)
-        publish(converted, validated)
+        plan = prepare(converted, validated)
+        route = needs_approval(plan)
+        published = publish(converted, validated, plan)
+        route >> [approve, published]
+        approve >> published
 
     return harvest()
 

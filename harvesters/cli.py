@@ -3,7 +3,9 @@
     harvest sources validate [PATH...]   check source configs (file: field: message)
     harvest sources schema [--out FILE]  JSON Schema of a source config, for editors
     harvest sources list                 the sources found, one per line
+    harvest sources pools                per-host Airflow pools, as `airflow pools import` reads them
     harvest run SOURCE_ID [--dry-run]    run every stage without Airflow
+    harvest withdraw SOURCE_ID --reason  withdraw a dataset by marking it (never deleted)
     harvest convert INPUT --out DIR      convert one local file, print the JSON report
 
 Errors are one line on stderr with exit code 1 (HARVEST_DEBUG=1 shows tracebacks).
@@ -18,7 +20,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import ConfigError, HarvestError
+from .errors import ConfigError, HarvestError, SkipItem
 
 
 def _print_json(data) -> None:
@@ -93,14 +95,40 @@ def cmd_sources_list(args) -> int:
     return 0
 
 
+def cmd_sources_pools(args) -> int:
+    from .config import load_all
+    from .kinds import pools
+
+    loaded, _ = load_all(Path(args.sources_dir) if args.sources_dir else _settings().sources_dir)
+    _print_json({name: {"slots": slots, "description": "harvest: concurrent requests to one agency server",
+                        "include_deferred": False}
+                 for name, slots in sorted(pools(loaded).items())})
+    return 0
+
+
 def cmd_run(args) -> int:
     from .config import find_source
     from .runner import run_source
 
     settings = _settings()
     loaded = find_source(Path(args.sources_dir) if args.sources_dir else settings.sources_dir, args.source_id)
-    report = run_source(loaded, dry_run=args.dry_run, settings=settings)
+    report = run_source(loaded, dry_run=args.dry_run, settings=settings, approved_by=args.approved_by)
     _print_json(asdict(report))
+    if report.awaiting_approval:
+        print(f"{loaded.config.id}: staged privately at {report.prepared['url']}, awaiting approval: "
+              f"{'; '.join(report.awaiting_approval)} (approve in Airflow, or rerun with --approved-by NAME)",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_withdraw(args) -> int:
+    from .config import find_source
+    from .portal import Portal, portal_settings
+    from .publishing import withdraw
+
+    loaded = find_source(Path(args.sources_dir) if args.sources_dir else _settings().sources_dir, args.source_id)
+    withdraw(Portal(portal_settings()), loaded.config.dataset_name, args.reason)
+    print(f"{loaded.config.dataset_name}: withdrawn (private, allow_harvest False): {args.reason}", file=sys.stderr)
     return 0
 
 
@@ -134,11 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources-dir")
     p.set_defaults(func=cmd_sources_list)
 
+    p = ssub.add_parser("pools", help="print the per-host pools for `airflow pools import`")
+    p.add_argument("--sources-dir")
+    p.set_defaults(func=cmd_sources_pools)
+
     p = sub.add_parser("run", help="run one source's stages without Airflow")
     p.add_argument("source_id")
     p.add_argument("--dry-run", action="store_true", help="stop before publishing; print what would be pushed")
+    p.add_argument("--approved-by", metavar="NAME",
+                   help="record that NAME (the agency's approver) approved opening this dataset")
     p.add_argument("--sources-dir")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("withdraw", help="withdraw a published dataset: private and not harvestable, never deleted")
+    p.add_argument("source_id")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--sources-dir")
+    p.set_defaults(func=cmd_withdraw)
 
     p = sub.add_parser("convert", help="convert one local file to CSV + Parquet")
     p.add_argument("input")
@@ -156,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         for field_name, message in exc.problems:
             print(f"{exc.file}: {field_name}: {message}" if field_name else f"{exc.file}: {message}", file=sys.stderr)
         return 1
+    except SkipItem as exc:  # e.g. a drop with nothing new: not a failure
+        print(f"nothing to do: {exc}", file=sys.stderr)
+        return 0
     except HarvestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

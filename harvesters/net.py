@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import email.utils
 import time
+import urllib.robotparser
+import weakref
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
@@ -55,8 +58,13 @@ def session(settings: Settings | None = None) -> requests.Session:
 
 
 def download(url: str, dest: Path, *, http: requests.Session, timeout: float, attempts: int = 3,
-             headers: dict[str, str] | None = None) -> requests.Response:
-    """Stream ``url`` into ``dest`` (written under a temporary name, then renamed)."""
+             headers: dict[str, str] | None = None, robots: bool = False) -> requests.Response:
+    """Stream ``url`` into ``dest`` (written under a temporary name, then renamed).
+
+    ``robots=True`` first checks the host's robots.txt (see ``check_robots``).
+    """
+    if robots:
+        check_robots(url, http=http, timeout=timeout)
 
     @retry(stop=stop_after_attempt(attempts), wait=_wait, retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
            reraise=True)
@@ -80,3 +88,73 @@ def download(url: str, dest: Path, *, http: requests.Session, timeout: float, at
         return attempt()
     except _Transient as exc:
         raise RetryableError(str(exc), file=url) from None
+
+
+def get(url: str, *, http: requests.Session, timeout: float, attempts: int = 3, params: dict | None = None,
+        headers: dict[str, str] | None = None, auth=None, robots: bool = False) -> requests.Response:
+    """GET a page or an API answer into memory, with the same retry split as ``download``."""
+    if robots:
+        check_robots(url, http=http, timeout=timeout)
+
+    @retry(stop=stop_after_attempt(attempts), wait=_wait, retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
+           reraise=True)
+    def attempt() -> requests.Response:
+        try:
+            response = http.get(url, params=params, timeout=timeout, headers=headers or {}, auth=auth)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"cannot reach {url}: {type(exc).__name__}") from exc
+        if response.status_code in RETRY_STATUS:
+            raise _Transient(f"HTTP {response.status_code} from {response.url}", _retry_after(response))
+        if response.status_code >= 400:
+            raise FinalError(f"HTTP {response.status_code} {response.reason} from {response.url}")
+        return response
+
+    try:
+        return attempt()
+    except _Transient as exc:
+        raise RetryableError(str(exc), file=url) from None
+
+
+# --------------------------------------------------------------------------- robots.txt
+
+ROBOTS_AGENT = "ogd-harvester"  # the product token of our User-Agent, matched against robots.txt groups
+
+# One cache per client: a run (one HarvestContext, one session) asks each host once.
+_robots_cache: "weakref.WeakKeyDictionary[requests.Session, dict[str, urllib.robotparser.RobotFileParser]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def robots_for(url: str, *, http: requests.Session, timeout: float) -> urllib.robotparser.RobotFileParser:
+    """The parsed robots.txt of ``url``'s host, fetched once per client (run).
+
+    As RFC 9309 says: a 4xx answer (no robots.txt) allows everything; a 5xx
+    answer or an unreachable host is retryable (a crawler must then not crawl).
+    """
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    cache = _robots_cache.setdefault(http, {})
+    if origin in cache:
+        return cache[origin]
+    robots_url = f"{origin}/robots.txt"
+    parser = urllib.robotparser.RobotFileParser(robots_url)
+    try:
+        response = http.get(robots_url, timeout=timeout)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise RetryableError(f"cannot reach {url} (reading {robots_url}): {type(exc).__name__}", file=url) from None
+    if response.status_code >= 500 or response.status_code in (408, 429):
+        raise RetryableError(f"HTTP {response.status_code} for {robots_url}; not crawling {parts.netloc} until it "
+                             f"answers", file=url)
+    if response.status_code >= 400:
+        parser.allow_all = True
+    else:
+        parser.parse(response.content.decode("utf-8", errors="replace").splitlines())
+    cache[origin] = parser
+    return parser
+
+
+def check_robots(url: str, *, http: requests.Session, timeout: float) -> None:
+    """Raise FinalError when the host's robots.txt disallows ``url`` for our agent."""
+    parser = robots_for(url, http=http, timeout=timeout)
+    if not parser.can_fetch(ROBOTS_AGENT, url):
+        raise FinalError(f"robots.txt of {urlsplit(url).netloc} disallows {url} "
+                         f"(set respect_robots: false only with the site owner's permission)", file=url)

@@ -86,7 +86,8 @@ class SourceKind(BaseModel):
         from .. import net
 
         response = net.download(remote.url, dest, http=ctx.http, timeout=self.timeout,
-                                headers=getattr(self, "headers", None))
+                                headers=getattr(self, "headers", None),
+                                robots=getattr(self, "respect_robots", False))
         return response.headers.get("Content-Type")
 
     def acknowledge(self, fetched: list[FetchedFile], ctx: HarvestContext) -> None:
@@ -94,3 +95,11 @@ class SourceKind(BaseModel):
 
     def hosts(self) -> set[str]:
         return set()
+
+    def pool_key(self) -> str | None:
+        """What per-host concurrency limits group this source by: its one host, else None.
+
+        Kinds whose server is named by an Airflow Connection (drops) answer ``conn_<id>``.
+        """
+        hosts = self.hosts()
+        return f"host_{next(iter(hosts))}" if len(hosts) == 1 else None

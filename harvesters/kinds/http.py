@@ -51,6 +51,8 @@ class HttpSource(SourceKind):
     kind: Literal["http"]
     files: list[HttpFile] = Field(min_length=1)
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers")
+    respect_robots: bool = Field(True, description="Obey the site's robots.txt (turn off only with the site "
+                                                   "owner's permission)")
 
     @field_validator("files", mode="before")
     @classmethod

@@ -1,5 +1,7 @@
 """The local service stack ("devstack"): PostgreSQL, Redis, a Solr stand-in,
-CKAN 2.12 with the GD Catalog schema, SeaweedFS S3 and the demo agency website.
+CKAN 2.12 with the GD Catalog schema, SeaweedFS S3, an OpenSSH SFTP server and the
+demo agency website (with its drops: the S3 bucket ``agency-drops``, the SFTP drop
+folder and a plain drop folder, seeded once from include/demo/site/drops/).
 
     python3 include/devstack/services.py start|stop|status|env [--state-dir DIR] [--only NAME,...]
 
@@ -14,12 +16,24 @@ Rules every service follows (tests and CI rely on them):
   PostgreSQL is stopped with pg_ctl;
 - ``start`` is idempotent: a running, healthy service is reused.
 ``start`` writes STATE/services.json and STATE/services.env (shell exports).
-Prerequisites come from bin/setup ($HARVEST_LOCAL/venv, $HARVEST_LOCAL/ckan-venv).
+Prerequisites come from bin/setup ($HARVEST_LOCAL/venv, $HARVEST_LOCAL/ckan-venv,
+Debian's openssh-server for the SFTP service).
+
+The SFTP service is a real OpenSSH sshd with its own config (STATE/sftp/sshd_config):
+127.0.0.1 only, key login only, sftp only (internal-sftp, no shell, no forwarding),
+host and client keys generated in STATE/sftp. Run as root it needs a login user:
+it creates the system user ``harvestdrop`` (no home, nologin shell, no password)
+when missing, and the privilege separation dir /run/sshd. Run as another user,
+sshd serves only that user.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -33,6 +47,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -41,11 +56,15 @@ PG_BIN = Path(os.environ.get("HARVEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 HOST = "127.0.0.1"
 
 # Start order; stop runs it backwards. CKAN needs the first three.
-ORDER = ("postgres", "redis", "solr", "s3", "demo_site", "ckan")
+ORDER = ("postgres", "redis", "solr", "s3", "sftp", "demo_site", "ckan")
 DEPENDS = {"ckan": ("postgres", "redis", "solr")}
 SYSADMIN = "harvest-admin"
 S3_REGION = "us-east-1"
 CKAN_PLUGINS = "activity scheming_datasets gdcthai"
+DROPS_SEED = REPO / "include" / "demo" / "site" / "drops"  # <kind>/<agency>/<file>, copied once into each drop
+S3_DROP_BUCKET = "agency-drops"
+SFTP_USER = "harvestdrop"
+SSHD = "/usr/sbin/sshd"  # sshd re-executes itself: it must be started by absolute path
 
 
 class StartError(RuntimeError):
@@ -320,7 +339,27 @@ def start_demo_site(state: Path, prev: dict) -> dict:
                          lambda p: [sys.executable, str(HERE / "demo_site.py"), "--host", HOST, "--port", str(p),
                                     "--root", str(REPO / "include" / "demo" / "site")])
     # No trailing slash: configs write ${DEMO_SITE_URL}/agency/file.csv.
-    return {"port": port, "url": f"http://{HOST}:{port}"}
+    return {"port": port, "url": f"http://{HOST}:{port}", "drop_dir": str(seed_folder_drop(state))}
+
+
+def seed_folder_drop(state: Path) -> Path:
+    """The agency's shared folder for the folder_drop demo source, seeded once."""
+    drop = state / "folder-drop"
+    if not drop.exists():
+        drop.mkdir()
+        copy_seed(DROPS_SEED / "folder", drop)
+    return drop
+
+
+def copy_seed(src: Path, dest: Path, owner: str | None = None) -> None:
+    for path in sorted(src.rglob("*")) if src.is_dir() else []:
+        target = dest / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copyfile(path, target)
+        if owner:
+            shutil.chown(target, owner, owner)
 
 
 def reuse_or(state: Path, name: str, prev: dict, check) -> int | None:
@@ -377,8 +416,56 @@ def start_s3(state: Path, prev: dict) -> dict:
         pid = spawn(state, "s3", argv, cwd=base)
         wait_until(lambda: check(port), "s3", state, pid, 30)
         (base / "ports.json").write_text(json.dumps([port, *others, *admin]))
-    return {"endpoint": f"http://{HOST}:{port}", "port": port, "access_key": access,
-            "secret_key": secret_key, "region": S3_REGION}
+    info = {"endpoint": f"http://{HOST}:{port}", "port": port, "access_key": access,
+            "secret_key": secret_key, "region": S3_REGION, "drop_bucket": S3_DROP_BUCKET}
+    seed_s3_drop(info, log_path(state, "s3"))
+    return info
+
+
+def s3_request(s3: dict, method: str, path: str, body: bytes = b"") -> int:
+    """One S3 call signed with AWS Signature V4 (standard library only); returns the HTTP status.
+
+    ``path`` is /bucket or /bucket/key with ASCII keys (the seeds are ASCII).
+    """
+    now = datetime.datetime.now(datetime.timezone.utc)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    host = urlsplit(s3["endpoint"]).netloc
+    path = quote(path, safe="/-_.~")
+    payload = hashlib.sha256(body).hexdigest()
+    signed = "host;x-amz-content-sha256;x-amz-date"
+    canonical = "\n".join([method, path, "", f"host:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz_date}\n",
+                           signed, payload])
+    scope = f"{day}/{s3['region']}/s3/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + s3["secret_key"]).encode()
+    for part in (day, s3["region"], "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    req = urllib.request.Request(s3["endpoint"] + path, data=body if method == "PUT" else None, method=method,
+                                 headers={"x-amz-date": amz_date, "x-amz-content-sha256": payload,
+                                          "Authorization": f"AWS4-HMAC-SHA256 Credential={s3['access_key']}/{scope}, "
+                                                           f"SignedHeaders={signed}, Signature={signature}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def seed_s3_drop(s3: dict, log: Path) -> None:
+    """Create the demo drop bucket with the seed files, once (a later start keeps what runs did to it)."""
+    bucket = s3["drop_bucket"]
+    if s3_request(s3, "HEAD", f"/{bucket}") == 200:
+        return
+    status = s3_request(s3, "PUT", f"/{bucket}")
+    if status != 200:
+        raise StartError(f"s3: creating bucket {bucket} answered HTTP {status}; see {log}")
+    seed = DROPS_SEED / "s3"
+    for path in sorted(p for p in seed.rglob("*") if p.is_file()):
+        key = path.relative_to(seed).as_posix()
+        status = s3_request(s3, "PUT", f"/{bucket}/{key}", path.read_bytes())
+        if status != 200:
+            raise StartError(f"s3: seeding s3://{bucket}/{key} answered HTTP {status}; see {log}")
 
 
 def remove_weed_sockets(state: Path) -> None:
@@ -386,6 +473,101 @@ def remove_weed_sockets(state: Path) -> None:
     for port in load_json(state / "s3" / "ports.json") or []:
         for sock in Path("/tmp").glob(f"seaweedfs-*-{int(port)}.sock"):
             sock.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- sftp (OpenSSH sshd)
+
+def sftp_user(log: Path) -> str:
+    """The login of the SFTP drop: ``harvestdrop`` (created when missing) as root, else ourselves."""
+    import pwd
+
+    if os.geteuid() != 0:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    try:
+        pwd.getpwnam(SFTP_USER)
+    except KeyError:
+        run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", "--password", "*", SFTP_USER], "sftp: useradd", log)
+    # With UsePAM no, sshd refuses even key logins to a locked ('!') account; '*' is "no password" instead.
+    shadow = {line.split(":")[0]: line.split(":")[1] for line in Path("/etc/shadow").read_text().splitlines() if ":" in line}
+    if shadow.get(SFTP_USER, "").startswith("!"):
+        run(["usermod", "--password", "*", SFTP_USER], "sftp: usermod", log)
+    return SFTP_USER
+
+
+def ssh_ok(port: int) -> bool:
+    """True when an SSH server greets on the port."""
+    try:
+        with socket.create_connection((HOST, port), timeout=2) as sock:
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def ssh_fingerprint(pub_line: str) -> str:
+    blob = base64.b64decode(pub_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def start_sftp(state: Path, prev: dict) -> dict:
+    if not Path(SSHD).exists():
+        raise StartError(f"sftp: {SSHD} is missing; run bin/setup (it installs openssh-server)")
+    base = state / "sftp"
+    base.mkdir(exist_ok=True)
+    base.chmod(0o755)
+    log = log_path(state, "sftp")
+    user = sftp_user(log)
+    host_key, client_key = base / "ssh_host_ed25519_key", base / "client_ed25519_key"
+    for key, comment in ((host_key, "devstack-sftp-host"), (client_key, "harvester")):
+        if not key.exists():
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], "sftp: ssh-keygen", log)
+    authorized = base / "authorized_keys"
+    authorized.write_text((client_key.with_suffix(".pub")).read_text())
+    authorized.chmod(0o644)
+    drop = base / "drop"
+    if not drop.exists():  # seeded once: later starts keep what runs moved or marked
+        drop.mkdir()
+        copy_seed(DROPS_SEED / "sftp", drop, owner=user if os.geteuid() == 0 else None)
+    if os.geteuid() == 0:
+        shutil.chown(drop, user, user)
+        privsep = Path("/run/sshd")  # sshd's privilege separation dir: root-owned, not writable by others
+        privsep.mkdir(mode=0o755, exist_ok=True)
+    port = reuse_or(state, "sftp", prev, ssh_ok)
+    if port is None:
+        port = pick_port(prev.get("port"))
+        config = base / "sshd_config"
+        config.write_text("\n".join([
+            "# devstack SFTP drop: loopback only, key login only, sftp only",
+            f"ListenAddress {HOST}:{port}",
+            f"HostKey {host_key}",
+            "PidFile none",
+            f"AuthorizedKeysFile {authorized}",
+            f"AllowUsers {user}",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin no",
+            "UsePAM no",
+            # The state dir lives under /tmp (world-writable), which StrictModes would refuse.
+            "StrictModes no",
+            "AllowTcpForwarding no",
+            "AllowAgentForwarding no",
+            "X11Forwarding no",
+            "PermitTTY no",
+            "PermitTunnel no",
+            "Subsystem sftp internal-sftp",
+            # A dedicated drop dir instead of ChrootDirectory: chroot needs root-owned parents up to /,
+            # which a state dir under /tmp cannot have.
+            f"ForceCommand internal-sftp -d {drop}",
+            "",
+        ]))
+        run([SSHD, "-t", "-f", str(config)], "sftp: sshd -t (config check)", log)
+        pid = spawn(state, "sftp", [SSHD, "-D", "-e", "-f", str(config)])
+        wait_until(lambda: ssh_ok(port), "sftp", state, pid, 15)
+    host_pub = host_key.with_suffix(".pub").read_text().strip()
+    return {"host": HOST, "port": port, "user": user, "url": f"sftp://{user}@{HOST}:{port}",
+            "key_file": str(client_key), "host_key": host_pub,
+            "host_key_fingerprint": ssh_fingerprint(host_pub), "directory": str(drop)}
 
 
 # --------------------------------------------------------------------------- ckan
@@ -508,7 +690,7 @@ def prepare_state(state_dir: Path) -> Path:
 
 
 STARTERS = {"postgres": start_postgres, "redis": start_redis, "solr": start_solr,
-            "s3": start_s3, "demo_site": start_demo_site}
+            "s3": start_s3, "sftp": start_sftp, "demo_site": start_demo_site}
 
 
 def start(state_dir: Path, only=None) -> dict:
@@ -540,10 +722,28 @@ def write_outputs(state: Path, info: dict) -> None:
         "HARVEST_S3_ENDPOINT": info.get("s3", {}).get("endpoint"),
         "HARVEST_S3_ACCESS_KEY": info.get("s3", {}).get("access_key"),
         "HARVEST_S3_SECRET_KEY": info.get("s3", {}).get("secret_key"),
+        # The demo drop sources' connections (include/sources/*/…drop*.yaml) and folder.
+        "AIRFLOW_CONN_DEMO_S3": demo_connections(info).get("demo_s3"),
+        "AIRFLOW_CONN_DEMO_SFTP": demo_connections(info).get("demo_sftp"),
+        "DEMO_DROP_DIR": info.get("demo_site", {}).get("drop_dir"),
     }
     lines = [f"export {k}={shlex.quote(str(v))}" for k, v in exports.items() if v]
     (state / "services.env").write_text("\n".join(lines) + "\n")
     (state / "services.env").chmod(0o600)
+
+
+def demo_connections(info: dict) -> dict[str, str]:
+    """Airflow Connections (JSON form) for the demo drops: {"demo_s3": ..., "demo_sftp": ...}."""
+    out = {}
+    s3, sftp = info.get("s3"), info.get("sftp")
+    if s3:
+        out["demo_s3"] = json.dumps({"conn_type": "aws", "login": s3["access_key"], "password": s3["secret_key"],
+                                     "extra": {"endpoint_url": s3["endpoint"], "region_name": s3["region"]}})
+    if sftp:
+        out["demo_sftp"] = json.dumps({"conn_type": "sftp", "host": sftp["host"], "port": sftp["port"],
+                                       "login": sftp["user"],
+                                       "extra": {"key_file": sftp["key_file"], "host_key": sftp["host_key"]}})
+    return out
 
 
 def kill_group(pid: int, timeout: float = 10.0, use_group: bool = True) -> None:

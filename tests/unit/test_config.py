@@ -35,7 +35,8 @@ def test_demo_sources_load_with_agency_defaults_merged():
     loaded, errors = load_all(SOURCES)
     assert errors == []
     by_id = {s.config.id: s.config for s in loaded}
-    assert set(by_id) == {"pcd-pm25-hourly", "gistda-hotspots", "ddc-respiratory-patients"}
+    assert {"pcd-pm25-hourly", "gistda-hotspots", "ddc-respiratory-patients"} <= set(by_id)
+    assert len(by_id) == 9  # the 3 http sources + one demo source per other kind
     pm25 = by_id["pcd-pm25-hourly"]
     # From pcd/_agency.yaml, merged beneath the source file:
     assert pm25.agency == "pcd"
@@ -105,14 +106,16 @@ def test_broken_file_does_not_hide_the_others(sources):
     (sources / "ddc" / "copy.yaml").write_text(
         (sources / "ddc" / "respiratory-patients.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     loaded, errors = load_all(sources)
-    assert sorted(s.config.id for s in loaded) == ["ddc-respiratory-patients", "gistda-hotspots"]
+    ids = sorted(s.config.id for s in loaded)
+    assert "pcd-pm25-hourly" not in ids and {"ddc-respiratory-patients", "gistda-hotspots"} <= set(ids)
+    assert len(ids) == 8
     messages = sorted(str(e) for e in errors)
     assert any("pm25-hourly.yaml" in m and "line 1" in m for m in messages), messages
     assert any("respiratory-patients" in m and "already used" in m for m in messages), messages
 
 
 def test_find_source_explains_unknown_and_broken(sources):
-    with pytest.raises(FinalError, match="known: ddc-respiratory-patients, gistda-hotspots, pcd-pm25-hourly"):
+    with pytest.raises(FinalError, match="known: ddc-influenza-weekly-drop, ddc-respiratory-patients, .*, pcd-pm25-hourly"):
         find_source(sources, "no-such-source")
 
 
