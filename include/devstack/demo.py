@@ -166,15 +166,26 @@ class AirflowAPI:
                 raise SystemExit(f"[demo] Airflow API did not come up; see {STATE / 'logs' / 'airflow.log'}")
             time.sleep(2)
 
+    def _call(self, method: str, path: str, **kwargs):
+        # airflow standalone keeps its metadata in SQLite: under load a write can hit "database is
+        # locked" and the API answers 500 for a moment. Such answers are retried, not fatal.
+        for attempt in range(5):
+            try:
+                r = self.http.request(method, f"{self.base}/api/v2{path}", timeout=30, **kwargs)
+            except requests.ConnectionError:
+                if attempt == 4:
+                    raise
+            else:
+                if r.status_code < 500 or attempt == 4:
+                    r.raise_for_status()
+                    return r.json()
+            time.sleep(2 * (attempt + 1))
+
     def get(self, path: str, **params):
-        r = self.http.get(f"{self.base}/api/v2{path}", params=params, timeout=30)
-        r.raise_for_status()
-        return r.json()
+        return self._call("GET", path, params=params)
 
     def send(self, method: str, path: str, body: dict):
-        r = self.http.request(method, f"{self.base}/api/v2{path}", json=body, timeout=30)
-        r.raise_for_status()
-        return r.json()
+        return self._call(method, path, json=body)
 
 
 def wait_for_dags(api: AirflowAPI, wanted: set[str], deadline: float) -> None:
@@ -214,7 +225,9 @@ def create_pools(api: AirflowAPI, sources) -> None:
     from harvesters.kinds import pools
 
     for name, slots in pools(sources).items():
-        r = api.http.patch(f"{api.base}/api/v2/pools/{name}", json={"name": name, "slots": slots}, timeout=30)
+        # The pool's name goes as `pool` in the patch body; a missing pool answers 404.
+        body = {"pool": name, "slots": slots, "include_deferred": False}
+        r = api.http.patch(f"{api.base}/api/v2/pools/{name}", json=body, timeout=30)
         if r.status_code == 404:
             api.send("POST", "/pools", {"name": name, "slots": slots,
                                         "description": "harvest: concurrent requests to one agency server"})
@@ -233,11 +246,28 @@ def answer_approvals(api: AirflowAPI, approver_apis: dict[str, AirflowAPI], answ
         if key in answered or who is None:
             continue
         time.sleep(1)  # answering the instant a task parks can race the scheduler (platform notes)
-        approver_apis[who].send("PATCH", f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/"
-                                         f"{ti['task_id']}/{ti['map_index']}/hitlDetails",
-                                {"chosen_options": ["Approve"], "params_input": {"reason": "approved in the demo"}})
+        try:
+            approver_apis[who].send("PATCH", f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/"
+                                             f"{ti['task_id']}/{ti['map_index']}/hitlDetails",
+                                    {"chosen_options": ["Approve"], "params_input": {"reason": "approved in the demo"}})
+        except requests.HTTPError as exc:
+            say(f"{ti['dag_id']}: answering its approval failed ({exc.response.status_code}); trying again")
+            continue
         answered.add(key)
         say(f"{ti['dag_id']}: approved as {who} (Required Actions in the UI shows what they saw)")
+
+
+def published_result(api: AirflowAPI, dag_id: str, run_id: str) -> tuple[dict | None, str | None]:
+    """The publish result of this run, else of the latest other run that published (or None)."""
+    others = [r["dag_run_id"] for r in api.get(f"/dags/{dag_id}/dagRuns", order_by="-start_date", limit=5)["dag_runs"]]
+    for candidate in [run_id] + [r for r in others if r != run_id]:
+        try:
+            value = api.get(f"/dags/{dag_id}/dagRuns/{candidate}/taskInstances/publish/xcomEntries/return_value",
+                            deserialize="true")["value"]
+        except requests.HTTPError:  # publish skipped in that run (e.g. nothing new in a drop)
+            continue
+        return (json.loads(value) if isinstance(value, str) else value), candidate
+    return None, None
 
 
 def run_demo() -> int:
@@ -290,9 +320,12 @@ def run_demo() -> int:
         state = states.get(dag_id, "still running")
         print(f"\n  {dag_id}  [{state}]  {base}/dags/{dag_id}/runs/{run_id}")
         if state == "success":
-            result = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/publish/xcomEntries/return_value",
-                             deserialize="true")["value"]
-            result = json.loads(result) if isinstance(result, str) else result
+            result, by_run = published_result(api, dag_id, run_id)
+            if result is None:
+                print("    nothing new to publish")
+                continue
+            if by_run != run_id:  # unpausing also queued a scheduled run, which took the drop's files first
+                print(f"    nothing new in this run; published by {base}/dags/{dag_id}/runs/{by_run}")
             approved = f", approved by {result['approved_by']}" if result.get("approved_by") else ""
             print(f"    published: {result['url']}  ({result['rows']} rows, {len(result['resources'])} resources"
                   f"{approved})")
