@@ -168,3 +168,50 @@ def repair_c1(text: str) -> str:
             return ""
 
     return _C1.sub(fix, text)
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
+)
+# WHATWG encoding labels that browsers map to a superset we must use too.
+_HTML_ALIASES = {
+    "tis-620": "cp874", "tis620": "cp874", "iso-8859-11": "cp874", "iso8859-11": "cp874",
+    "windows-874": "cp874", "x-windows-874": "cp874", "dos-874": "cp874",
+    "iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252",
+    "ascii": "cp1252", "iso8859-1": "cp1252",
+}
+
+
+def declared_html_charset(data: bytes) -> str | None:
+    """The codec a ``<meta charset>`` or ``http-equiv`` tag in the first 4 KB
+    declares, mapped the way browsers do (TIS-620 -> cp874, latin-1 -> cp1252);
+    None when there is none or Python does not know it."""
+    match = _META_CHARSET.search(data[:4096])
+    if not match:
+        return None
+    label = match.group(1).decode("ascii", "replace").strip().lower()
+    name = _HTML_ALIASES.get(label, label)
+    try:
+        return _codec_name(name)
+    except LookupError:
+        return None
+
+
+def decode_html(data: bytes) -> Decoded:
+    """HTML text: a BOM first, then the declared ``<meta>`` charset when the
+    bytes really decode with it, else the rules of :func:`decode_bytes`."""
+    for bom, _name in _BOMS:
+        if data.startswith(bom):
+            return decode_bytes(data)
+    declared = declared_html_charset(data)
+    if declared:
+        try:
+            text = data.decode(declared)
+        except UnicodeDecodeError:
+            decoded = decode_bytes(data)
+            decoded.warnings.append(f"declared charset {declared} does not fit the bytes; read as {decoded.encoding}")
+            return decoded
+        return _scrub(text, declared)
+    return decode_bytes(data)

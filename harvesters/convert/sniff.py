@@ -9,6 +9,7 @@ the dispatcher in ``__init__`` routes on.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ class Sniffed:
     """What the bytes are. ``kind`` is the routing key; ``encrypted`` is set for
     password-protected workbooks; ``problem`` explains a broken container."""
 
-    kind: str  # empty|text|html|xml|json|xlsx|xlsm|ods|xls|ole2|zip|png|pdf|binary|...
+    kind: str  # empty|text|html|xml|json|xlsx|xlsm|ods|xls|ole2|zip|document|png|pdf|binary|...
     encrypted: bool = False
     problem: str | None = None
 
@@ -79,13 +80,17 @@ def _sniff_zip(path: Path) -> Sniffed:
             names = set(zf.namelist())
             if "mimetype" in names:
                 mimetype = zf.read("mimetype").decode("ascii", "replace").strip()
-                if mimetype == "application/vnd.oasis.opendocument.spreadsheet":
+                if mimetype.startswith("application/vnd.oasis.opendocument.spreadsheet"):
                     return Sniffed("ods")
+                if mimetype.startswith("application/vnd.oasis.opendocument."):
+                    return Sniffed("document")  # a text document or a presentation
             if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
                 types = zf.read("[Content_Types].xml")
                 return Sniffed("xlsm" if b"macroEnabled" in types else "xlsx")
             if "[Content_Types].xml" in names and "xl/workbook.bin" in names:
                 return Sniffed("xlsb")
+            if "[Content_Types].xml" in names and any(n.startswith(("word/", "ppt/")) for n in names):
+                return Sniffed("document")  # .docx / .pptx
     except (zipfile.BadZipFile, OSError, KeyError, EOFError) as exc:
         return Sniffed("zip", problem=f"unreadable ZIP container ({exc})")
     return Sniffed("zip")
@@ -131,15 +136,40 @@ def _sniff_text(head: bytes, ext: str) -> Sniffed:
     if not _looks_like_text(head):
         return Sniffed("binary")
     start = _text_start(head)
-    if start.startswith((b"<!doctype html", b"<html")) or (
-        start.startswith(b"<") and b"<table" in head.lower()
+    lowered = _ascii_view(head).lower()
+    if start.startswith(b"<") and (
+        b"<!entity" in lowered or (start.startswith(b"<!doctype") and not start.startswith(b"<!doctype html"))
+    ):
+        return Sniffed("xml")  # a DTD: the XML reader refuses it ("xxe"), never an HTML parser
+    if start.startswith(b"<") and (
+        _HTML_START.search(lowered[:2048]) or (b"<table" in lowered and not start.startswith(b"<?xml"))
+        or (start.startswith(b"<?xml") and b"<table" in lowered and b"<html" in lowered)
     ):
         return Sniffed("html")
-    if start.startswith(b"<?xml") or (start.startswith(b"<") and ext == "xml"):
+    if start.startswith((b"<?xml", b"<!--")) or (start.startswith(b"<") and ext == "xml"):
         return Sniffed("xml")
-    if start[:1] in (b"[", b"{") and ext in ("json", "geojson", ""):
+    if _XML_ROOT.match(start) and ext not in ("csv", "tsv", "psv", "ssv", "tab"):
+        return Sniffed("xml")  # an XML document without a declaration
+    if start[:1] in (b"[", b"{") and (ext in ("json", "geojson", "") or _JSON_START.match(start)):
         return Sniffed("json")
     return Sniffed("text")
+
+
+_HTML_START = re.compile(rb"<!doctype\s+html|<html[\s>]|<body[\s>]|<head[\s>]|<meta\s")
+_XML_ROOT = re.compile(rb"<[a-z_][\w.:-]*(\s[^>]*)?/?>")
+# An object or an array of objects/arrays/strings: not a CSV row like "[id],[name]".
+_JSON_START = re.compile(rb'\{\s*("|\})|\[\s*(\{|\[|"|\]|-?\d|true|false|null)')
+
+
+def _ascii_view(head: bytes) -> bytes:
+    """The head without a BOM and, for UTF-16, without its zero bytes."""
+    for bom in _TEXT_BOMS:
+        if head.startswith(bom):
+            head = head[len(bom):]
+            break
+    if head[:2].count(0) == 1:
+        head = head.replace(b"\x00", b"")
+    return head
 
 
 def _text_start(head: bytes) -> bytes:

@@ -47,23 +47,31 @@ class FoundTable:
 
 def find_table(grid: RawGrid) -> FoundTable | None:
     """The table in ``grid``, or None when there is nothing tabular."""
+    if grid.structured:
+        return _structured_table(grid)
     cells = _trimmed(grid.rows)
     if not cells:
         return None
     width = _row_widths(cells)
     if not any(width):
         return None
-    header = _header_start(cells, width, grid.merges)
-    columns = _table_columns(cells, header)
-    headerless = _first_row_is_data(cells, header, columns)
-    header_rows = [] if headerless else _header_block(cells, width, header, columns, grid.merges)
+    declared = [r for r in grid.header_rows or () if r < len(cells) and width[r]]
+    if declared:  # the markup says which rows are the header (HTML <th> rows)
+        header, headerless = declared[0], False
+        columns = _table_columns(cells, header)
+        header_rows = declared
+    else:
+        header = _header_start(cells, width, grid.merges)
+        columns = _table_columns(cells, header)
+        headerless = _first_row_is_data(cells, header, columns)
+        header_rows = [] if headerless else _header_block(cells, width, header, columns, grid.merges)
     body_start = header if headerless else header_rows[-1] + 1
     body, dropped = _body_rows(cells, width, body_start, columns)
     dropped[TITLE] += sum(1 for w in width[:header] if w)
     dropped[BLANK] += sum(1 for w in width[:header] if not w)
 
     filled = _fill_merges(cells, grid.merges)
-    columns = _nonempty_columns(filled, header_rows + body)
+    columns = _nonempty_columns(filled, body, cells, header_rows)
     if not columns or (len(columns) == 1 and not body):
         return None  # a lone word is not a table
     names = _header_names(filled, header_rows, columns)
@@ -74,6 +82,22 @@ def find_table(grid: RawGrid) -> FoundTable | None:
         rows_read=len(cells),
         dropped=Counter({k: v for k, v in dropped.items() if v}),
     )
+
+
+def _structured_table(grid: RawGrid) -> FoundTable | None:
+    """Records of a JSON or XML document: row 0 holds the column names, every
+    other row is a record, kept even when all its fields are null."""
+    if not grid.rows or not grid.rows[0]:
+        return None
+    header = grid.rows[0]
+    ncols = len(header)
+    names = [clean_header(v) if v is not None else "" for v in header]
+    names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    body = []
+    for row in grid.rows[1:]:
+        cells = [_clean_cell(v) for v in row[:ncols]]
+        body.append(cells + [None] * (ncols - len(cells)))
+    return FoundTable(names=make_unique(names), header_rows=[0], rows=body, rows_read=len(grid.rows))
 
 
 # --- step 1: cells and widths -------------------------------------------------------
@@ -266,11 +290,20 @@ def _body_rows(
         if not width[r]:
             dropped[BLANK] += 1
             after_blank = r > last
-        elif r >= end or (r > last and (after_blank or _is_note(cells[r]) or width[r] == 1 < len(columns))):
+        elif r >= end or (r > last and (after_blank or _is_note(cells[r]) or _lone_text(cells[r], width[r], columns))):
             dropped[FOOTER] += 1
         else:
             body.append(r)
     return body, dropped
+
+
+def _lone_text(row: list[Any], width: int, columns: list[int]) -> bool:
+    """A single text cell under a wider table ("Updated 2024"); a lone native
+    number, date or time from a spreadsheet is data with blanks around it."""
+    if not (width == 1 < len(columns)):
+        return False
+    value = next(v for v in row if v is not None)
+    return isinstance(value, str)
 
 
 def _notes_start(cells: list[list[Any]], width: list[int], start: int, sparse: int) -> int:
@@ -310,11 +343,20 @@ def _fill_merges(cells: list[list[Any]], merges: list[Merge]) -> list[list[Any]]
     return filled
 
 
-def _nonempty_columns(cells: list[list[Any]], rows: list[int]) -> list[int]:
+def _nonempty_columns(
+    filled: list[list[Any]], body: list[int], cells: list[list[Any]], header_rows: list[int]
+) -> list[int]:
+    """Columns with a value in the body, or a header label of their own: a
+    column that only receives a copy of a merged label (the blank spacer
+    under a label spanning "value | footnote") is not a column."""
+    rows = header_rows + body
     if not rows:
         return []
-    ncols = len(cells[0])
-    return [c for c in range(ncols) if any(not is_null(cells[r][c]) for r in rows)]
+    ncols = len(filled[0])
+    return [
+        c for c in range(ncols)
+        if any(not is_null(filled[r][c]) for r in body) or any(not is_null(cells[r][c]) for r in header_rows)
+    ]
 
 
 def _header_names(cells: list[list[Any]], header_rows: list[int], columns: list[int]) -> list[str]:

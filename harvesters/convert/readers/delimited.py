@@ -26,7 +26,7 @@ _SAMPLE_CHARS = 64 * 1024
 csv.field_size_limit(2**31 - 1)  # agencies put whole paragraphs in one cell
 
 
-def read(path: Path, sniffed: Sniffed | None = None) -> ReadResult:
+def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult:
     decoded = decode_bytes(path.read_bytes())
     text = decoded.text.replace("\x00", "")
     hint = _HINT_BY_EXTENSION.get(path.suffix.lower().lstrip("."))

@@ -192,9 +192,17 @@ def test_thai_id_column_is_refused_without_echoing_numbers(tmp_path):
 
 
 def test_unsupported_formats_are_refused_for_now(tmp_path):
+    import gzip
+
+    path = tmp_path / "data.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    _refused(path, tmp_path / "out", "unsupported")
+
+
+def test_html_page_with_a_single_cell_is_no_table(tmp_path):
     path = tmp_path / "page.html"
     path.write_text("<html><table><tr><td>a</td></tr></table></html>", encoding="utf-8")
-    _refused(path, tmp_path / "out", "unsupported")
+    _refused(path, tmp_path / "out", "no table")
 
 
 def test_no_temp_files_left_after_success(thai_csv, tmp_path):

@@ -32,11 +32,37 @@ CONVERTS = {
     H + "complex.csv": {"complex": (3, ["date", "another date", "temperature", "place"])},
     H + "example.tsv": {"example": (140, ["hour", "expr1_0_imp"])},
     H + "excel_pasting.csv": {"excel_pasting": (14, ["Year", "2000", "2007"])},
-    H + "large.xlsx": {
-        "Report": (14, ["SERIES", "column_2", "'A' - ALL BONDS ISSUED"]),
-        "data": (8544, ["RptDate", "Series", "RecordType", "Total Pieces", "ReportDate", "Series_2"]),
+    H + "large.xlsx": {  # two sheets hold two tables each: stacked, and side by side
+        "Report_t1": (14, ["SERIES", "column_2", "'A' - ALL BONDS ISSUED"]),
+        "Report_t2": (12, ["PERCENTAGE OF:", "All Series", "Series E"]),
+        "data_t1": (8544, ["RptDate", "Series", "RecordType", "Total Pieces"]),
+        "data_t2": (1986, ["ReportDate", "Series", "Bonds Out", "tranMonth", "FY", "Bonds Issued"]),
         "criteria": (1, ["Record Types", "column_2", "column_3", "Current Date", "Tran Month"]),
     },
+    H + "large.ods": {  # 102 MB of content.xml, 16384 repeated empty columns per row
+        "2007-08": (23760, ["Financial Year", "Financial Quarter", "Force Name", "Offence Code", "Number of Offences"]),
+        "2008-09": (26753, ["Financial Year", "Number of Offences"]),
+        "2009-10": (26048, ["Financial Year", "Number of Offences"]),
+        "2010-11": (25872, ["Financial Year", "Number of Offences"]),
+        "2011-12": (25872, ["Financial Year", "Number of Offences"]),
+        "2012-13": (20328, ["Financial Year", "Number of Offences"]),
+    },
+    H + "blank_line.ods": {"blank_line": (3, ["Name", "Age", "When"])},  # the blank row inside is dropped
+    H + "loffice-4.4.1.2.ods": {"loffice-4.4.1.2": (3, ["Name", "Age", "When"])},
+    H + "simple.ods": {"simple": (3, ["Name", "Age", "When"])},
+    H + "ods_formats.ods": {
+        "ods_formats": (4, ["Date", "Time", "Boolean", "Float", "Currency", "Percentage", "Int", "Scientific"])
+    },
+    H + "simple.xls": {"simple": (6, ["date", "temperature", "place"])},  # 1904 date system
+    H + "span_rich.xls": {"span_rich": (5, ["I", "h", "g", "f"])},
+    H + "excel_properties.xls": {"excel_properties": (17, ["bold"])},  # one column of words, one blank row
+    H + "simple.zip": {"simple": (6, ["date", "temperature", "place"])},  # its one member, simple.csv
+    H + "html.html": {"html": (199, ["HDI Rank", "Country", "1990", "2010"])},  # footnotes/legend tables skipped
+    H + "invisible_text.html": {
+        "invisible_text": (3, ["Station", "Line(s)[*]", "Local Authority", "Zone(s)[†]", "Opened[4]", "Mainline opened"])
+    },
+    H + "rowcolspan.html": {"rowcolspan": (9, ["05", "06", "06_2", "08", "09"])},
+    H + "badcolspan.html": {"badcolspan": (3, ["05", "06", "08", "09"])},  # colspan="", "foo", '""4""' count as 1
     H + "long.csv": {"long": (3999, ["foo"])},
     H + "mixedGLB.csv": {"mixedGLB": (133, ["Year", "Jan", "Feb", "SON"])},
     H + "null.csv": {"null": (10, ["column_1", "column_2", "column_3", "column_4"])},  # no header row
@@ -59,23 +85,9 @@ REFUSED = {
     H + "libreoffice.xlsx": "no table",  # one sheet, no cell
     H + "simple.unknown": "no table",  # empty file
     H + "small.csv": "no table",  # the single word "a"
-    # Out of scope for now (later issue: legacy XLS, ODS, HTML, ZIP readers).
-    H + "badcolspan.html": "unsupported",
-    H + "complex.html": "unsupported",
-    H + "html.html": "unsupported",
-    H + "invisible_text.html": "unsupported",
-    H + "rowcolspan.html": "unsupported",
-    H + "blank_line.ods": "unsupported",
-    H + "large.ods": "unsupported",
-    H + "loffice-4.4.1.2.ods": "unsupported",
-    H + "multilineods.ods": "unsupported",
-    H + "ods_formats.ods": "unsupported",
-    H + "simple.ods": "unsupported",
-    H + "excel_properties.xls": "unsupported",
-    H + "simple.xls": "unsupported",
-    H + "span_rich.xls": "unsupported",
-    H + "unicode_sheet_name.xls": "unsupported",
-    H + "simple.zip": "unsupported",
+    H + "complex.html": "no table",  # a layout table around a one-column table
+    H + "multilineods.ods": "no table",  # one cell ("1\n2\n3\n4") on one sheet, two empty sheets
+    H + "unicode_sheet_name.xls": "no table",  # one cell of text on sheet "mês"
 }
 
 NOT_DATA = {"README.md"}
@@ -89,13 +101,27 @@ def _all_fixture_files():
     )
 
 
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """Each fixture converted once for all tests of this module (large.ods
+    alone takes seconds)."""
+    cache = {}
+
+    def get(rel):
+        if rel not in cache:
+            cache[rel] = convert_file(FIXTURES / rel, tmp_path_factory.mktemp("fixture"))
+        return cache[rel]
+
+    return get
+
+
 def test_every_fixture_has_a_verdict():
     assert set(_all_fixture_files()) == set(CONVERTS) | set(REFUSED)
 
 
 @pytest.mark.parametrize("rel", sorted(CONVERTS))
-def test_fixture_converts(rel, tmp_path):
-    report = convert_file(FIXTURES / rel, tmp_path)
+def test_fixture_converts(rel, converted):
+    report = converted(rel)
     expected = CONVERTS[rel]
     assert [t.name for t in report.tables] == list(expected)
     for table in report.tables:
@@ -147,13 +173,77 @@ def _check_outputs(table, names):
         (H + "complex.csv", "temperature", 2, 6000000),  # quoted "6,000,000" after a space
         (H + "simple.xlsx", "date", 0, "2011-01-01"),
         (H + "utf8bom.csv", None, None, None),
+        (H + "simple.xls", "date", 0, "2011-01-01"),  # 1904 date system, native date cell
+        (H + "simple.ods", "When", 2, "2015-11-11"),
+        (H + "blank_line.ods", "Name", 2, "Ian"),
+        (H + "ods_formats.ods", "Boolean", 1, False),
+        (H + "ods_formats.ods", "Float", 0, 11.11),
+        (H + "ods_formats.ods", "Percentage", 0, 2),  # 200 % is the fraction 2
+        (H + "ods_formats.ods", "Time", 3, "27:17:54"),  # a duration, not a time of day
+        (H + "ods_formats.ods", "Time", 1, "00:00:12"),
+        (H + "large.ods", "Number of Offences", 0, 188),
+        (H + "span_rich.xls", "h", 1, "MERGE"),  # the merged data cell repeats over its range
+        (H + "span_rich.xls", "g", 1, "MERGE"),
+        (H + "html.html", "Country", 4, "Norway"),
+        (H + "html.html", "1990", 4, "9"),  # ".." marks keep the column text
+        (H + "invisible_text.html", "Opened[4]", 0, "1 July 1879"),  # the hidden sort key is gone
+        (H + "invisible_text.html", "Usage[5]", 0, 5.58),
+        (H + "invisible_text.html", "Line(s)[*]", 0, "District\nPiccadilly"),  # <br> is a line break
+        (H + "simple.zip", "place", 5, "Berkeley"),
     ],
 )
-def test_fixture_values(rel, column, row, value, tmp_path):
-    report = convert_file(FIXTURES / rel, tmp_path)
+def test_fixture_values(rel, column, row, value, converted):
+    report = converted(rel)
     table = pq.read_table(report.tables[0].parquet)
     if column is None:  # the BOM never reaches a column name
         assert table.column_names == ["kitten", "win"]
         return
     got = table.column(column).to_pylist()[row]
     assert (got.isoformat() if hasattr(got, "isoformat") else got) == value
+
+
+def _parquet(rel, converted, table=0):
+    report = converted(rel)
+    return pq.read_table(report.tables[table].parquet).to_pydict()
+
+
+def test_rowcolspan_html_spans_fill_every_cell(converted):
+    data = _parquet(H + "rowcolspan.html", converted)
+    # <td rowspan=2>25</td>, <td colspan=2 rowspan=2>27</td>, ... as a browser lays them out
+    assert data["05"] == [15, 25, 25, 45, 55, 65, 65, 85, 95]
+    assert data["06_2"] == [17, 27, 27, 47, 57, 67, 77, 77, 97]
+    assert data["08"] == [18, 27, 27, 48, 58, 68, 77, 77, 98]
+    assert data["09"] == [19, 29, 39, 49, 59, 69, 79, 89, 99]
+
+
+def test_badcolspan_html_keeps_columns_aligned(converted):
+    data = _parquet(H + "badcolspan.html", converted)
+    assert list(data) == ["05", "06", "08", "09"]
+    assert all(v == ["05", "06", "08", "09"][i] for i, col in enumerate(data.values()) for v in col)
+
+
+def test_invisible_text_never_reaches_the_output(converted):
+    report = converted(H + "invisible_text.html")
+    text = open(report.tables[0].csv, encoding="utf-8").read()
+    for hidden in ("7000558000000000000", "01879-07-01-0000", "z !", "sortkey"):
+        assert hidden not in text
+
+
+def test_large_ods_reads_every_sheet(converted):
+    report = converted(H + "large.ods")
+    assert [t.sheet for t in report.tables] == ["2007-08", "2008-09", "2009-10", "2010-11", "2011-12", "2012-13"]
+    assert {c.name: c.type for c in report.tables[0].columns}["Offence Code"] == "text"
+
+
+def test_large_ods_reader_streams_past_trailing_empties():
+    """The reader alone: a 100 MB content.xml with a million repeated empty
+    rows and 16384 repeated empty cells per row is read in seconds."""
+    import time
+
+    from harvesters.convert.readers import ods
+
+    start = time.monotonic()
+    result = ods.read(FIXTURES / H / "large.ods")
+    assert time.monotonic() - start < 15
+    assert [len(g.rows) for g in result.grids] == [23761, 26754, 26049, 25873, 25873, 20329]
+    assert max(len(r) for g in result.grids for r in g.rows) == 5

@@ -70,3 +70,35 @@ def test_binary_noise(tmp_path):
     p = tmp_path / "a.csv"
     p.write_bytes(bytes(range(256)) * 4)
     assert sniff(p).kind == "binary"
+
+
+def test_markup_and_json_by_content(tmp_path):
+    cases = {
+        b'<?xml version="1.0"?><rows><r>1</r></rows>': "xml",
+        b"<rows><r>1</r><r>2</r></rows>": "xml",  # no declaration
+        b"<!DOCTYPE r [<!ENTITY x 'y'>]><r>&x;</r>": "xml",  # a DTD always goes to the XML reader
+        b"<!-- export --><rows/>": "xml",
+        b'<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "x"><html><body></body></html>': "html",
+        b"<!DOCTYPE html><html><body><p>hi</p></body></html>": "html",
+        b"<div><table><tr><td>1</td></tr></table></div>": "html",
+        b'[{"a": 1}]': "json",
+        b'{"result": {"records": []}}': "json",
+        b"[id],[name]\n1,a\n": "text",  # a CSV header in brackets is not JSON
+    }
+    for i, (data, kind) in enumerate(cases.items()):
+        p = tmp_path / f"f{i}.txt"
+        p.write_bytes(data)
+        assert sniff(p).kind == kind, data
+
+
+def test_office_documents_that_are_not_spreadsheets(tmp_path):
+    p = tmp_path / "letter.xlsx"
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", "<w:document/>")
+    assert sniff(p).kind == "document"
+    p = tmp_path / "text.ods"
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("mimetype", "application/vnd.oasis.opendocument.text")
+        zf.writestr("content.xml", "<x/>")
+    assert sniff(p).kind == "document"
