@@ -21,6 +21,7 @@ from ..errors import RefusedFile
 from .options import ConvertOptions
 from .normalize import Column, infer_column, looks_like_thai_ids
 from .readers import READERS, RawGrid
+from .readers.select import choose_tables
 from .readers.xlsx import UnreadableWorkbook
 from .report import ColumnReport, ConversionReport, DroppedRows, TableReport, table_schema
 from .sniff import STARS, Sniffed, extension_promises_table, sniff
@@ -31,7 +32,7 @@ __all__ = ["convert_file", "ConversionReport", "TableReport"]
 
 OUTPUT_FORMATS = ("csv", "parquet")
 STARS_OUT = 3  # CSV and Parquet: open, machine-readable, non-proprietary
-_NOT_TABLES = {"png", "pdf", "jpeg", "gif", "binary"}
+_NOT_TABLES = {"png", "pdf", "jpeg", "gif", "binary", "ole2", "document"}
 
 
 def convert_file(
@@ -57,24 +58,34 @@ def convert_file(
     if unknown:
         raise ValueError(f"unknown output formats: {sorted(unknown)}")
     try:
-        return _convert(path, out_dir, name or path.stem, formats, csv_bom, set(allow_pii))
+        return _convert(path, out_dir, name or path.stem, formats, csv_bom, set(allow_pii), options)
     except RefusedFile as exc:
         raise exc.with_context(source=source, file=str(path))
 
 
 def _convert(
-    path: Path, out_dir: Path, stem: str, formats: tuple[str, ...], csv_bom: bool, allow_pii: set[str]
+    path: Path, out_dir: Path, stem: str, formats: tuple[str, ...], csv_bom: bool, allow_pii: set[str],
+    options: ConvertOptions,
 ) -> ConversionReport:
     sniffed = sniff(path)
     _refuse_unreadable(sniffed, path)
+    if sniffed.kind == "text":  # big delimited files stream in bounded memory (stream.py)
+        from . import stream
+
+        if stream.should_stream(path, options):
+            try:
+                return stream.convert_streaming(path, out_dir, stem, formats, csv_bom, allow_pii)
+            except stream.NotStreamable:
+                pass  # a file only the in-memory path reads exactly
     try:
-        result = READERS[sniffed.kind](path, sniffed)
+        result = READERS[sniffed.kind](path, sniffed, options=options)
         grids = list(result.grids)
     except UnreadableWorkbook as exc:
         raise RefusedFile("corrupt", f"unreadable {sniffed.kind} workbook ({exc})") from None
     found = [(grid, table) for grid in grids if (table := find_table(grid)) is not None]
     if not found:
         raise RefusedFile("no table", f"nothing tabular in this {result.format} file")
+    found = choose_tables(found, options.tables)
 
     labels = _table_labels(stem, [g for g, _ in found])
     typed = [(label, grid, table, _typed_columns(table, allow_pii)) for label, (grid, table) in zip(labels, found)]
@@ -85,7 +96,7 @@ def _convert(
         format=result.format,
         encoding=result.encoding,
         delimiter=result.delimiter,
-        stars_in=STARS.get(result.format, 3),
+        stars_in=result.stars_in or STARS.get(result.format, 3),
         stars_out=STARS_OUT,
         tables=reports,
         warnings=result.warnings,
@@ -104,7 +115,6 @@ def _refuse_unreadable(sniffed: Sniffed, path: Path) -> None:
             raise RefusedFile("type mismatch", f"the bytes are {sniffed.kind}, not {path.suffix}")
         raise RefusedFile("no table", f"{sniffed.kind} file holds no table we can read")
     if sniffed.kind not in READERS:
-        # Legacy XLS, ODS, HTML, JSON, XML and ZIP land in a later issue.
         raise RefusedFile("unsupported", f"{sniffed.kind} files are not converted yet")
 
 
