@@ -57,50 +57,14 @@ def session(settings: Settings | None = None) -> requests.Session:
     return s
 
 
-def download(url: str, dest: Path, *, http: requests.Session, timeout: float, attempts: int = 3,
-             headers: dict[str, str] | None = None, robots: bool = False) -> requests.Response:
-    """Stream ``url`` into ``dest`` (written under a temporary name, then renamed).
-
-    ``robots=True`` first checks the host's robots.txt (see ``check_robots``).
-    """
-    if robots:
-        check_robots(url, http=http, timeout=timeout)
+def _get(url: str, *, http: requests.Session, timeout: float, attempts: int, **kwargs) -> requests.Response:
+    """GET with the retry split: 429/5xx and connection errors retried, then RetryableError; 4xx final."""
 
     @retry(stop=stop_after_attempt(attempts), wait=_wait, retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
            reraise=True)
     def attempt() -> requests.Response:
         try:
-            response = http.get(url, stream=True, timeout=timeout, headers=headers or {})
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"cannot reach {url}: {type(exc).__name__}") from exc
-        if response.status_code in RETRY_STATUS:
-            raise _Transient(f"HTTP {response.status_code} from {url}", _retry_after(response))
-        if response.status_code >= 400:
-            raise FinalError(f"HTTP {response.status_code} {response.reason} from {url}")
-        tmp = dest.with_name(dest.name + ".part")
-        with tmp.open("wb") as out:
-            for chunk in response.iter_content(1 << 20):
-                out.write(chunk)
-        tmp.replace(dest)
-        return response
-
-    try:
-        return attempt()
-    except _Transient as exc:
-        raise RetryableError(str(exc), file=url) from None
-
-
-def get(url: str, *, http: requests.Session, timeout: float, attempts: int = 3, params: dict | None = None,
-        headers: dict[str, str] | None = None, auth=None, robots: bool = False) -> requests.Response:
-    """GET a page or an API answer into memory, with the same retry split as ``download``."""
-    if robots:
-        check_robots(url, http=http, timeout=timeout)
-
-    @retry(stop=stop_after_attempt(attempts), wait=_wait, retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
-           reraise=True)
-    def attempt() -> requests.Response:
-        try:
-            response = http.get(url, params=params, timeout=timeout, headers=headers or {}, auth=auth)
+            response = http.get(url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise _Transient(f"cannot reach {url}: {type(exc).__name__}") from exc
         if response.status_code in RETRY_STATUS:
@@ -113,6 +77,31 @@ def get(url: str, *, http: requests.Session, timeout: float, attempts: int = 3, 
         return attempt()
     except _Transient as exc:
         raise RetryableError(str(exc), file=url) from None
+
+
+def download(url: str, dest: Path, *, http: requests.Session, timeout: float, attempts: int = 3,
+             headers: dict[str, str] | None = None, robots: bool = False) -> requests.Response:
+    """Stream ``url`` into ``dest`` (written under a temporary name, then renamed).
+
+    ``robots=True`` first checks the host's robots.txt (see ``check_robots``).
+    """
+    if robots:
+        check_robots(url, http=http, timeout=timeout)
+    response = _get(url, http=http, timeout=timeout, attempts=attempts, stream=True, headers=headers or {})
+    tmp = dest.with_name(dest.name + ".part")
+    with tmp.open("wb") as out:
+        for chunk in response.iter_content(1 << 20):
+            out.write(chunk)
+    tmp.replace(dest)
+    return response
+
+
+def get(url: str, *, http: requests.Session, timeout: float, attempts: int = 3, params: dict | None = None,
+        headers: dict[str, str] | None = None, auth=None, robots: bool = False) -> requests.Response:
+    """GET a page or an API answer into memory, with the same retry split as ``download``."""
+    if robots:
+        check_robots(url, http=http, timeout=timeout)
+    return _get(url, http=http, timeout=timeout, attempts=attempts, params=params, headers=headers or {}, auth=auth)
 
 
 # --------------------------------------------------------------------------- robots.txt

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import FinalError
 from ..results import FetchedFile, RemoteFile
@@ -103,3 +103,27 @@ class SourceKind(BaseModel):
         """
         hosts = self.hosts()
         return f"host_{next(iter(hosts))}" if len(hosts) == 1 else None
+
+
+class WebRequests(SourceKind):
+    """Settings of kinds that ask web servers: extra request headers, and robots.txt."""
+
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers")
+    respect_robots: bool = Field(True, description="Obey the site's robots.txt (turn off only with the site "
+                                                   "owner's permission)")
+
+
+class WebPageKind(WebRequests):
+    """Kinds that start from one page or endpoint URL."""
+
+    url: str = Field(description="The page or endpoint (http or https)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from .common import check_http_url
+
+        return check_http_url(value)
+
+    def hosts(self) -> set[str]:
+        return {urlsplit(self.url).netloc}

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .. import net
 from ..results import RemoteFile
-from .base import HarvestContext, SourceKind
-from .common import ascii_key, check_css, check_http_url, check_key, file_name
+from .base import HarvestContext, WebPageKind
+from .common import ascii_key, check_css, check_key, file_name
 
 
 class HtmlTableChoice(BaseModel):
@@ -40,7 +40,7 @@ class HtmlTableChoice(BaseModel):
         return self
 
 
-class HtmlTableSource(SourceKind):
+class HtmlTableSource(WebPageKind):
     """A data table published as an HTML page."""
 
     kind: Literal["html_table"]
@@ -50,22 +50,11 @@ class HtmlTableSource(SourceKind):
     title: str | None = Field(None, description="Resource name on the portal; defaults to the table caption given "
                                                 "or the page's file name")
     key: str | None = Field(None, description="Stable ASCII key; defaults to one made from the page's file name")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers")
-    respect_robots: bool = Field(True, description="Obey the site's robots.txt (turn off only with the site "
-                                                   "owner's permission)")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_http_url(value)
 
     @field_validator("key")
     @classmethod
     def _key(cls, value: str | None) -> str | None:
         return check_key(value)
-
-    def hosts(self) -> set[str]:
-        return {urlsplit(self.url).netloc}
 
     def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
         if self.respect_robots:  # refuse at once, not after the fan-out

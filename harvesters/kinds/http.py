@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import posixpath
-import re
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..results import RemoteFile
-from .base import HarvestContext, SourceKind
-
-KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+from .base import HarvestContext, WebRequests
+from .common import ascii_key, check_http_url, check_key, file_name, suffix_of
 
 
 def key_from_url(url: str) -> str:
     """An ASCII key from the URL's file name (`PM25%20ราย.csv` → `pm25`)."""
-    stem = posixpath.splitext(posixpath.basename(unquote(urlsplit(url).path)))[0]
-    key = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:60]
-    return key or "file"
+    return ascii_key(file_name(url)) or "file"
 
 
 class HttpFile(BaseModel):
@@ -31,28 +26,20 @@ class HttpFile(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"not an http(s) URL: {value!r}")
-        return value
+    def _url(cls, value: str) -> str:
+        return check_http_url(value)
 
     @field_validator("key")
     @classmethod
     def _key(cls, value: str | None) -> str | None:
-        if value is not None and not KEY_RE.match(value):
-            raise ValueError("key must be lower-case ASCII letters, digits, '-' or '_' (at most 60)")
-        return value
+        return check_key(value)
 
 
-class HttpSource(SourceKind):
+class HttpSource(WebRequests):
     """Files at fixed URLs."""
 
     kind: Literal["http"]
     files: list[HttpFile] = Field(min_length=1)
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers")
-    respect_robots: bool = Field(True, description="Obey the site's robots.txt (turn off only with the site "
-                                                   "owner's permission)")
 
     @field_validator("files", mode="before")
     @classmethod
@@ -79,8 +66,8 @@ class HttpSource(SourceKind):
                 source=ctx.source_id,
                 url=f.url,
                 key=f.key or key_from_url(f.url),
-                title=f.title or posixpath.basename(unquote(urlsplit(f.url).path)),
-                suffix=posixpath.splitext(unquote(urlsplit(f.url).path))[1].lower()[:10],
+                title=f.title or file_name(f.url),
+                suffix=suffix_of(file_name(f.url)),
             )
             for f in self.files
         ]

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .. import net
 from ..errors import FinalError
 from ..results import RemoteFile
-from .base import HarvestContext, SourceKind
-from .common import ascii_key, check_http_url, check_key, dotted, file_name
+from .base import HarvestContext, WebPageKind
+from .common import ascii_key, check_key, dotted, file_name
 
 
 class Pagination(BaseModel):
@@ -41,7 +41,7 @@ class Pagination(BaseModel):
                                                     "body (e.g. `links.next`); unset = the Link: rel=next header")
 
 
-class JsonApiSource(SourceKind):
+class JsonApiSource(WebPageKind):
     """Records from a JSON API, all pages, written as one JSON array."""
 
     kind: Literal["json_api"]
@@ -60,14 +60,6 @@ class JsonApiSource(SourceKind):
                           "password sent in the header named by extra.header_name (default X-API-Key)")
     title: str | None = Field(None, description="Resource name on the portal; defaults to the endpoint's name")
     key: str | None = Field(None, description="Stable ASCII key; defaults to one made from the endpoint's path")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers")
-    respect_robots: bool = Field(True, description="Obey the site's robots.txt (turn off only with the site "
-                                                   "owner's permission)")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_http_url(value)
 
     @field_validator("key")
     @classmethod
@@ -81,9 +73,6 @@ class JsonApiSource(SourceKind):
         if self.connection and not self.auth:
             raise ValueError("`connection:` given without `auth:` (bearer, basic or api_key)")
         return self
-
-    def hosts(self) -> set[str]:
-        return {urlsplit(self.url).netloc}
 
     def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
         if self.respect_robots:

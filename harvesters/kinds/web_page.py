@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .. import net
 from ..results import RemoteFile
-from .base import HarvestContext, SourceKind
-from .common import check_css, check_http_url, check_regex, file_name, suffix_of, unique_keys, unique_titles
+from .base import HarvestContext, WebPageKind
+from .common import check_css, check_regex, file_name, suffix_of, unique_keys, unique_titles
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class NextPage(BaseModel):
         return self
 
 
-class WebPageSource(SourceKind):
+class WebPageSource(WebPageKind):
     """Data files linked from an agency web page (and the pages after it)."""
 
     kind: Literal["web_page"]
@@ -98,17 +98,6 @@ class WebPageSource(SourceKind):
     links: LinkFilter = Field(description="Which links are data files")
     next_page: NextPage | None = Field(None, description="Follow the next-page link of a paged list")
     max_pages: int = Field(10, ge=1, le=500, description="Read at most this many pages (the first included)")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers")
-    respect_robots: bool = Field(True, description="Obey the site's robots.txt (turn off only with the site "
-                                                   "owner's permission)")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_http_url(value)
-
-    def hosts(self) -> set[str]:
-        return {urlsplit(self.url).netloc}
 
     # ------------------------------------------------------------------ gather
 

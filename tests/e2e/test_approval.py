@@ -13,7 +13,6 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import ckanapi
 import pytest
 
 from conftest_e2e import approval_answer, load_dags, run_dag, task_states, xcom

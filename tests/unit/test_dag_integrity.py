@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 from harvesters.config import discover
 from harvesters.settings import REPO_ROOT
