@@ -26,7 +26,7 @@ from .gdc import fields as gdc
 from .gdc.mapping import ResourcePlan, dataset_fields, resource_plans
 from .portal import Portal
 from .results import ConvertedFile, PublishedResource, PublishPlan, PublishResult, ValidationSummary
-from .validate import gate
+from .stages import check_gate
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 5
@@ -129,7 +129,7 @@ def _upload(portal: Portal, dataset: dict, plans: list[ResourcePlan]) -> list[di
 
 def prepare(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[ValidationSummary],
             portal: Portal) -> PublishPlan:
-    gate(summaries, on_failure=cfg.validation.on_failure if cfg.validation else "warn", source=cfg.id)
+    check_gate(cfg, summaries)
     fields = dataset_fields(cfg, converted)
     plans = resource_plans(cfg, converted, summaries)
     if not plans:
@@ -168,7 +168,7 @@ def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
     """Open (after approval) or update in place. Files first, metadata last."""
     if plan.needs_approval and not approved_by:
         raise FinalError(f"publish of {plan.dataset} needs an approval ({'; '.join(plan.reasons)})", source=cfg.id)
-    gate(summaries, on_failure=cfg.validation.on_failure if cfg.validation else "warn", source=cfg.id)
+    check_gate(cfg, summaries)  # defence in depth: never publish what the gate blocks
     fields = dataset_fields(cfg, converted)
     plans = resource_plans(cfg, converted, summaries)
     try:

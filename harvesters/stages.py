@@ -8,7 +8,6 @@ Publishing, with its approval step, lives in ``publishing.py``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import mimetypes
 from datetime import datetime, timezone
@@ -134,6 +133,7 @@ def validate(cfg: SourceConfig, converted: ConvertedFile, staging: RunStaging,
 
 
 def check_gate(cfg: SourceConfig, summaries: list[ValidationSummary]) -> list[ValidationSummary]:
+    """The source's failure policy over its validation results (block raises, warn marks)."""
     policy = cfg.validation.on_failure if cfg.validation else "warn"
     return validation.gate(summaries, on_failure=policy, source=cfg.id)
 
@@ -153,6 +153,3 @@ def acknowledge(cfg: SourceConfig, fetched: list[FetchedFile], ctx: HarvestConte
     except HarvestError as exc:
         raise exc.with_context(source=cfg.id)
 
-
-def dump(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2, default=str)
