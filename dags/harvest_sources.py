@@ -200,7 +200,7 @@ def build_dag(loaded: LoadedSource):
             body="{{ ti.xcom_pull(task_ids='prepare')['summary_md'] }}",
             assigned_users=[{"id": a.id, "name": a.name or a.id} for a in cfg.approval.approvers] or None,
             response_timeout=timedelta(days=cfg.approval.timeout_days),
-            params={"reason": Param("", type="string", title="Reason (required when rejecting)")},
+            params={"reason": Param("", type="string", title="Reason (please give one when rejecting)")},
             retries=0,
         )
 
