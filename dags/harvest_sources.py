@@ -200,7 +200,9 @@ def build_dag(loaded: LoadedSource):
             body="{{ ti.xcom_pull(task_ids='prepare')['summary_md'] }}",
             assigned_users=[{"id": a.id, "name": a.name or a.id} for a in cfg.approval.approvers] or None,
             response_timeout=timedelta(days=cfg.approval.timeout_days),
-            params={"reason": Param("", type="string", title="Reason (please give one when rejecting)")},
+            # Optional, so approving needs no typing; a rejection should say why (the run keeps it).
+            params={"reason": Param(None, type=["null", "string"],
+                                    title="Reason (please give one when rejecting)")},
             retries=0,
         )
 
