@@ -9,8 +9,9 @@ byte for byte (CSV) and value for value (Parquet schema and data, report).
 Two passes over the data, vectorised with pyarrow.compute over batches of
 ~16 MiB of source text:
 
-1. read, decode (UTF-8 checked, or cp874 in big chunks), split rows and
-   fields, trim cells; per row record the width (non-empty cells) and whether
+1. read, decode (UTF-8 checked, or cp874 through a byte table in Arrow), split
+   rows and fields, trim cells (all of it in worker threads, a chunk each,
+   results taken in file order); per row record the width (non-empty cells) and whether
    it is a note row (ที่มา, หมายเหตุ, ...); per batch and column record type
    evidence (how many values are numbers, integers, dates, Thai IDs); keep the
    first rows as Python lists for header detection; spill the trimmed cells to
@@ -181,36 +182,48 @@ class _ThaiStats:
     """decode.looks_thai, accumulated over chunks that end on an ASCII byte (so
     no run of high bytes crosses a chunk boundary).
 
-    Counting short runs exactly is slow; a bound usually settles it: bytes not
-    in runs of three or more are at most two per run, so ``high - 2 * runs``
-    is a lower bound of ``in_runs``. :meth:`looks_thai` counts exactly (a
-    second read) only when the bound does not decide.
+    Counted with numpy (which releases the GIL, so workers count their own
+    chunks): high bytes and Thai letters (cp874 0xA1-0xDA and 0xDF-0xFB, the
+    bytes that decode into U+0E00-U+0E7F). Counting bytes in runs of three or
+    more exactly costs more; a bound usually settles it: bytes not in runs of
+    three or more are at most two per run, so ``high - 2 * runs`` is a lower
+    bound of ``in_runs``. :meth:`looks_thai` needs the exact count (``exact``,
+    a second read) only when the bound does not decide. Partial counts of
+    chunks are merged with :meth:`merge`.
     """
-
-    _HIGH_TO_H = b"L" * 128 + b"H" * 128
-    _NOT_THAI = bytes(
-        b for b in range(256) if not "\u0e00" <= bytes([b]).decode("cp874", "replace")[0] <= "\u0e7f"
-    )
-    _LOW = bytes(range(128))
 
     def __init__(self, exact: bool = False) -> None:
         self.exact = exact
         self.high = self.in_runs = self.thai = 0
 
-    def add(self, chunk: bytes) -> None:
-        high = len(chunk.translate(None, self._LOW))
-        self.high += high
-        self.thai += len(chunk.translate(None, self._NOT_THAI))
+    @staticmethod
+    def count(chunk: bytes, exact: bool = False) -> tuple[int, int, int]:
+        """(high bytes, bytes in runs of >= 3 high bytes or a lower bound of it, Thai letters)."""
+        a = np.frombuffer(chunk, np.uint8)
+        hi = a >= 0x80
+        high = int(np.count_nonzero(hi))
         if not high:
-            return
-        marks = b"L" + chunk.translate(self._HIGH_TO_H) + b"L"
-        runs1 = marks.count(b"LH")
-        if self.exact:
-            runs2, runs3 = marks.count(b"LHH"), marks.count(b"LHHH")
-            # Bytes in runs of one or two high bytes are the ones not "in runs".
-            self.in_runs += high - (runs1 - runs2) - 2 * (runs2 - runs3)
+            return 0, 0, 0
+        thai = int(np.count_nonzero((a - np.uint8(0xA1)) < 0x3A)) + int(np.count_nonzero((a - np.uint8(0xDF)) < 0x1D))
+        if exact:
+            edges = np.zeros(len(a) + 2, np.int8)
+            edges[1:-1] = hi
+            step = np.diff(edges)
+            lengths = np.flatnonzero(step == -1) - np.flatnonzero(step == 1)
+            in_runs = int(lengths[lengths >= 3].sum())
         else:
-            self.in_runs += max(0, high - 2 * runs1)
+            runs = int(np.count_nonzero(hi[1:] > hi[:-1])) + int(hi[0])
+            in_runs = max(0, high - 2 * runs)
+        return high, in_runs, thai
+
+    def merge(self, counts: tuple[int, int, int]) -> None:
+        high, in_runs, thai = counts
+        self.high += high
+        self.in_runs += in_runs
+        self.thai += thai
+
+    def add(self, chunk: bytes) -> None:
+        self.merge(self.count(chunk, self.exact))
 
     def decided(self) -> bool:
         """True when the answer of :meth:`looks_thai` is exact."""
@@ -323,22 +336,63 @@ class _NotUtf8(Exception):
     pass
 
 
-def _to_utf8(chunk: bytes, encoding: str, stats: _ThaiStats | None, counts: Counter) -> bytes:
+def _decode_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, int] | None, int]:
+    """(UTF-8 text without NULs, looks_thai counts of a cp874 chunk, U+FFFD removed):
+    the per-chunk work of decoding, safe to run in a worker."""
+    fffd = 0
     if encoding == "cp874":
-        stats.add(chunk)
-        try:
-            text = chunk.decode("cp874")
-        except UnicodeDecodeError:
-            raise NotStreamable("not decodable as cp874") from None
-        data = text.encode("utf-8")
+        thai = _ThaiStats.count(chunk)
+        data = _cp874_to_utf8(chunk)
     else:
+        thai = None
         data = chunk
         if _C1_UTF8.search(data):
             raise NotStreamable("C1 control characters need the whole text to repair")
         if _FFFD in data:
-            counts["fffd"] += data.count(_FFFD)
+            fffd = data.count(_FFFD)
             data = data.replace(_FFFD, b"")
-    return data.replace(b"\x00", b"")
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+    if encoding != "cp874":
+        try:
+            _string_array(pa.py_buffer(data), np.array([0, len(data)])).validate(full=True)
+        except pa.ArrowInvalid:
+            raise _NotUtf8() from None
+    return data, thai, fffd
+
+
+def _cp874_table() -> pa.StringArray:
+    """The UTF-8 text of every cp874 byte (null where cp874 has no character)."""
+    chars = []
+    for b in range(256):
+        try:
+            chars.append(bytes([b]).decode("cp874"))
+        except UnicodeDecodeError:
+            chars.append(None)
+    return pa.array(chars, pa.string())
+
+
+_CP874 = _cp874_table()
+_CP874_VECTOR_MAX = 256 * 2**20  # 3 UTF-8 bytes per source byte at most: int32 offsets hold this
+
+
+def _cp874_to_utf8(chunk: bytes) -> bytes:
+    """``chunk.decode("cp874").encode("utf-8")``: cp874 is a single-byte code page, so
+    the text is the table entries of the bytes, one after the other; Arrow's take
+    builds it without holding the GIL (the Python codec holds it, which kept the
+    workers waiting on each other)."""
+    if len(chunk) > _CP874_VECTOR_MAX:
+        try:
+            return chunk.decode("cp874").encode("utf-8")
+        except UnicodeDecodeError:
+            raise NotStreamable("not decodable as cp874") from None
+    codes = pa.Array.from_buffers(pa.uint8(), len(chunk), [None, pa.py_buffer(chunk)])
+    text = _CP874.take(codes)
+    if text.null_count:
+        raise NotStreamable("not decodable as cp874")
+    _, offsets, data = text.buffers()
+    size = int(np.frombuffer(offsets, np.int32, count=1, offset=4 * len(chunk))[0])
+    return memoryview(data)[:size].tobytes() if size else b""
 
 
 def _analyse(rows: pa.ListArray, first: bool, dead: dict[int, set[str]]):
@@ -353,6 +407,17 @@ def _analyse(rows: pa.ListArray, first: bool, dead: dict[int, set[str]]):
     # recomputed over its body rows, so none is gathered here.
     evidence = [] if first else [_evidence(col, skip=dead.get(c, set())) for c, col in enumerate(cells)]
     return cells, n, width, is_note, last_value, evidence
+
+
+def _chunk_work(chunk: bytes, last: bool, encoding: str, splitter: "_Splitter", first: bool, dead):
+    """Decode, split and analyse one chunk (runs in a worker). The split assumes
+    no record is carried from the chunk before; when one is, the caller splits
+    this chunk again (``data`` is returned for that)."""
+    data, thai, fffd = _decode_chunk(chunk, encoding)
+    rows, carried = splitter.split_from(data, last, b"")
+    # Only the first chunk may hold the first rows (`first`): no record is ever carried into it.
+    analysis = _analyse(rows, first, dead) if rows is not None and len(rows) else None
+    return data, last, thai, fffd, carried, analysis
 
 
 def _pass1(path: Path, tmp: Path, encoding: str, skip: int) -> _Scan:
@@ -391,26 +456,39 @@ def _pass1(path: Path, tmp: Path, encoding: str, skip: int) -> _Scan:
         batches.append(_Batch(row0, row0 + n, segment, index, evidence))
         row0 += n
 
+    pending = b""
+
+    def handle(result) -> None:
+        # In file order: the same state the sequential loop would have.
+        nonlocal pending
+        data, last, thai, fffd, carried, analysis = result
+        if thai is not None:
+            stats.merge(thai)
+        if fffd:
+            counts["fffd"] += fffd
+        if pending:  # the worker split without the record carried from before: split again
+            rows, pending = splitter.split_from(data, last, pending)
+            skip_now = {c: set(cats) for c, cats in dead.items()}
+            analysis = _analyse(rows, not batches, skip_now) if rows is not None and len(rows) else None
+        else:
+            pending = carried
+        if analysis is not None:
+            collect(analysis)
+
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         inflight: deque = deque()
-        submitted = 0
-        for chunk, last in _raw_chunks(path, skip):
-            data = _to_utf8(chunk, encoding, stats, counts)
-            if encoding != "cp874":
-                try:
-                    _string_array(pa.py_buffer(data), np.array([0, len(data)])).validate(full=True)
-                except pa.ArrowInvalid:
-                    raise _NotUtf8() from None
-            rows = splitter.split(data, last)
-            if rows is None or not len(rows):
-                continue  # one record spans the whole chunk; it is carried to the next
-            skip_now = {c: set(cats) for c, cats in dead.items()}
-            inflight.append(pool.submit(_analyse, rows, submitted == 0, skip_now))
-            submitted += 1
-            while len(inflight) >= WORKERS:
-                collect(inflight.popleft().result())
-        while inflight:
-            collect(inflight.popleft().result())
+        try:
+            for index, (chunk, last) in enumerate(_raw_chunks(path, skip)):
+                skip_now = {c: set(cats) for c, cats in dead.items()}
+                inflight.append(pool.submit(_chunk_work, chunk, last, encoding, splitter, index == 0, skip_now))
+                while len(inflight) >= WORKERS:
+                    handle(inflight.popleft().result())
+            while inflight:
+                handle(inflight.popleft().result())
+        except BaseException:
+            for future in inflight:
+                future.cancel()
+            raise
     spill.close()
     if stats is not None and not (stats.looks_thai() if stats.decided() else _looks_thai_exact(path)):
         raise NotStreamable("the whole file does not read as Thai cp874")
@@ -445,34 +523,51 @@ class _Splitter:
         return cls(sniff_delimiter(sample, quote, hint), quote)
 
     def split(self, data: bytes, last: bool) -> pa.ListArray | None:
-        if self.pending:
-            data, self.pending = self.pending + data, b""
+        rows, self.pending = self.split_from(data, last, self.pending)
+        return rows
+
+    def split_from(self, data: bytes, last: bool, pending: bytes) -> tuple[pa.ListArray | None, bytes]:
+        """(rows, the text of a record the chunk ends inside, carried to the next
+        chunk) of ``pending + data``. Keeps no state: workers call it."""
+        if pending:
+            data = pending + data
         original = data
         if last and data and not data.endswith((b"\n", b"\r")):
             data += b"\n"  # the last line has no line break: give it one
         if not data:
-            return None
+            return None, b""
         a = np.frombuffer(data, np.uint8)
         buffer = pa.py_buffer(data)
-        # Line breaks: LF, CR not followed by LF, (CRLF: the LF; its CR is trimmed as whitespace).
-        breaks = np.flatnonzero(a == 10)
-        if b"\r" in data:
-            cr = np.flatnonzero(a == 13)
-            lone = cr[a[np.minimum(cr + 1, len(a) - 1)] != 10]
-            breaks = np.union1d(breaks, lone) if len(lone) else breaks
         q, d = ord(self.quote), ord(self.delimiter)
-        delims = np.flatnonzero(a == d)
         quoted = bytes([q]) in data
+        has_cr = b"\r" in data
+        # One scan for every byte that matters: LF, CR, delimiters, quotes.
+        mask = (a == 10) | (a == d)
+        if has_cr:
+            mask |= a == 13
         if quoted:
-            lines = _string_array(buffer, np.concatenate(([0], breaks + 1)))
-            if not pc.all(pc.match_substring_regex(lines, self.simple)).as_py():
-                return self._slow(original, last)
-            quotes = np.flatnonzero(a == q)
-            delims = delims[np.searchsorted(quotes, delims) % 2 == 0]  # not inside quotes
-        marks = np.zeros(len(a), bool)
-        marks[delims] = True
-        marks[breaks] = True
-        seps = np.flatnonzero(marks)
+            mask |= a == q
+        pos = np.flatnonzero(mask)
+        del mask
+        kind = a[pos]
+        # Line breaks: LF, CR not followed by LF, (CRLF: the LF; its CR is trimmed as whitespace).
+        is_break = kind == 10
+        if has_cr:
+            cr = np.flatnonzero(kind == 13)
+            is_break[cr[a[np.minimum(pos[cr] + 1, len(a) - 1)] != 10]] = True
+        is_sep = is_break | (kind == d)
+        if quoted:
+            is_quote = kind == q
+            quotes = pos[is_quote]
+            if not self._surely_simple(a, pos[is_break], quotes, d):
+                lines = _string_array(buffer, np.concatenate(([0], pos[is_break] + 1)))
+                if not pc.all(pc.match_substring_regex(lines, self.simple)).as_py():
+                    return self._slow(original, last)
+            # Delimiters inside quotes (an odd number of quotes before them) separate nothing.
+            inside = (np.cumsum(is_quote, dtype=np.int64) & 1).astype(bool)
+            is_sep &= is_break | ~inside
+        seps = pos[is_sep]
+        row_ends = np.flatnonzero(is_break[is_sep])
         # Each field is the text up to and including its separator; the separator
         # becomes a space, which trimming removes with the rest of the whitespace.
         blanked = a.copy()
@@ -482,26 +577,64 @@ class _Splitter:
         # opens or closes a whole field, so trimming quotes with the whitespace
         # leaves exactly the field's trimmed content.
         values = pc.utf8_trim(values, characters=V.TRIM_CHARS + (self.quote if quoted else ""))
-        row_ends = np.flatnonzero(a[seps] != d)
-        return pa.ListArray.from_arrays(pa.array(np.concatenate(([0], row_ends + 1)), pa.int32()), values)
+        return pa.ListArray.from_arrays(pa.array(np.concatenate(([0], row_ends + 1)), pa.int32()), values), b""
 
-    def _slow(self, data: bytes, last: bool) -> pa.ListArray | None:
+    @staticmethod
+    def _surely_simple(a: np.ndarray, breaks: np.ndarray, quotes: np.ndarray, d: int) -> bool:
+        """A sufficient condition (numpy only) for every line up to the last break
+        matching ``self.simple``: quotes come in pairs within one line, each pair
+        opening right after a delimiter or a line start and closing right before
+        a delimiter or a line break. False means "ask the regular expression"."""
+        if not len(breaks):
+            return False
+        quotes = quotes[quotes < breaks[-1]]  # only lines up to the last break are checked
+        if len(quotes) % 2:
+            return False
+        if not len(quotes):
+            return True
+        opens, closes = quotes[0::2], quotes[1::2]
+        line = np.searchsorted(breaks, quotes)
+        if not np.array_equal(line[0::2], line[1::2]):
+            return False
+        before = a[np.maximum(opens - 1, 0)]
+        ok_open = (opens == 0) | (before == d) | (before == 10) | (before == 13)
+        after = a[closes + 1]  # a break follows every close: closes + 1 is in range
+        ok_close = (after == d) | (after == 10) | (after == 13)
+        return bool(ok_open.all() and ok_close.all())
+
+    def _slow(self, data: bytes, last: bool) -> tuple[pa.ListArray | None, bytes]:
         lines = io.StringIO(data.decode("utf-8"), newline="").readlines()
         feed = iter(lines + ([] if last else [_SENTINEL]))
         reader = csv.reader(feed, delimiter=self.delimiter, quotechar=self.quote, skipinitialspace=True)
         rows: list[list[str]] = []
         consumed = 0
+        pending = b""
         for row in reader:
             if not last and reader.line_num > len(lines):
                 if consumed < len(lines):  # the batch ends inside a quoted field
-                    self.pending = "".join(lines[consumed:]).encode("utf-8")
+                    pending = "".join(lines[consumed:]).encode("utf-8")
                 break
             rows.append(row)
             consumed = reader.line_num
         if not rows:
-            return None
+            return None, pending
         rows = pa.array(rows, type=pa.list_(pa.string()))
-        return pa.ListArray.from_arrays(rows.offsets, pc.utf8_trim(rows.values, characters=V.TRIM_CHARS))
+        return pa.ListArray.from_arrays(rows.offsets, pc.utf8_trim(rows.values, characters=V.TRIM_CHARS)), pending
+
+
+def _inside_pairs(positions: np.ndarray, quotes: np.ndarray, end: int) -> np.ndarray:
+    """Per position (sorted, never a quote's): an odd number of quotes before it,
+    i.e. inside a pair (quotes[0], quotes[1]), (quotes[2], quotes[3]), ..., an
+    unpaired last quote opening a pair that runs to ``end``."""
+    if not len(quotes) or not len(positions):
+        return np.zeros(len(positions), bool)
+    opens, closes = quotes[0::2], quotes[1::2]
+    if len(closes) < len(opens):
+        closes = np.append(closes, end)
+    lo = np.searchsorted(positions, opens)
+    hi = np.searchsorted(positions, closes)
+    step = np.bincount(lo, minlength=len(positions) + 1) - np.bincount(hi, minlength=len(positions) + 1)
+    return np.cumsum(step[:-1]) > 0
 
 
 def _string_array(buffer: pa.Buffer, offsets: np.ndarray) -> pa.StringArray:
@@ -578,6 +711,15 @@ def _read_batch(scan: _Scan, batch: _Batch) -> pa.RecordBatch:
 # --- type evidence -------------------------------------------------------------------------
 
 
+def _repeats(values: pa.Array, sample: int = 2048) -> bool:
+    """Worth counting over distinct values: a guess from the first values (only
+    the speed depends on it; dictionary encoding of nearly unique values is waste)."""
+    if len(values) < 256:
+        return False
+    head = values.slice(0, sample)
+    return pc.count_distinct(head).as_py() <= 0.95 * len(head)
+
+
 def _evidence(col: pa.Array, skip: set[str] = frozenset()) -> dict[str, int | None]:
     """Counts over the present values of one column of one batch; categories in
     ``skip`` are not computed (None): a column that already failed them."""
@@ -591,21 +733,34 @@ def _evidence(col: pa.Array, skip: set[str] = frozenset()) -> dict[str, int | No
     if not present or not todo:
         return ev
     values = raw.filter(raw.is_valid()) if raw.null_count else raw
+    # Every count is a sum over values of a function of the value alone: count
+    # over the distinct values, each weighted by how often it occurs.
+    weights = None
+    if _repeats(values):
+        encoded = pc.dictionary_encode(values)
+        if 2 * len(encoded.dictionary) <= len(values):
+            weights = np.bincount(encoded.indices.to_numpy(), minlength=len(encoded.dictionary))
+            values = encoded.dictionary
+
+    def total(mask: np.ndarray) -> int:
+        return int(mask.sum()) if weights is None else int(weights[mask].sum())
+
     translated = V.translate_thai_digits(values)
     exotic = V.exotic_mask(translated)
     if "num" in todo or "int" in todo:
         is_num, is_int, long = V.number_masks(translated, exotic)
-        ev["num"], ev["int"] = int(is_num.sum()), int(is_int.sum())
+        ev["num"], ev["int"] = total(is_num), total(is_int)
         exotic = exotic | long
     if "date" in todo:
-        ev["date"] = int(np.sum(V._np_bool(V.parse_dates(translated, exotic).is_valid())))
+        ev["date"] = total(V._np_bool(V.parse_dates(translated, exotic, distinct=False).is_valid()))
     if "id" in todo:
-        ev["id"], ev["id_valid"] = V.id_counts(translated, exotic)
+        ev["id"], ev["id_valid"] = V.id_counts(translated, exotic, weights)
     for i in np.flatnonzero(exotic):
+        times = 1 if weights is None else int(weights[i])
         number, integer, date, shaped, valid = V.python_evidence(values[int(i)].as_py())
         for cat, hit in (("num", number), ("int", integer), ("date", date), ("id", shaped), ("id_valid", valid)):
             if ev[cat] is not None:
-                ev[cat] += hit
+                ev[cat] += hit * times
     for cat in ("num", "int"):
         if cat in skip:
             ev[cat] = None
@@ -832,8 +987,11 @@ def _cast(col: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
         if kind == INTEGER:
             return typed, pc.cast(typed, pa.string())
         # parse_number reads "-0" as the integer 0: float(0) has no sign.
-        integer_zero = pc.and_kleene(pc.equal(typed, 0.0), pc.invert(pc.match_substring(translated, ".")))
-        typed = pc.if_else(pc.fill_null(integer_zero, False), pa.scalar(0.0), typed)
+        zero = np.flatnonzero(V._np_bool(pc.equal(typed, 0.0)))
+        if len(zero):  # only zeros can be "-0": look for a dot in those alone
+            integer_zero = np.zeros(len(typed), bool)
+            integer_zero[zero] = ~V._np_bool(pc.match_substring(translated.take(pa.array(zero)), "."))
+            typed = pc.if_else(pa.array(integer_zero), pa.scalar(0.0), typed)
         return typed, V.decimal_csv_text(typed)
     typed = V.cast_dates(raw, translated, V.exotic_mask(translated))
     return typed, pc.cast(typed, pa.string())
@@ -849,9 +1007,11 @@ def _csv_lines(texts: list[pa.Array]) -> bytes:
     filled = [pc.fill_null(t, "") for t in texts]
     if len(filled) == 1:  # csv.writer quotes a lone empty field: ""
         line = pc.if_else(pc.equal(filled[0], ""), '""', filled[0])
+        line = pc.binary_join_element_wise(line, "", "\n")
     else:
-        line = pc.binary_join_element_wise(*filled, ",")
-    line = pc.binary_join_element_wise(line, "", "\n")
+        # The line break joins the last field first: one copy of a column, not of every line.
+        last = pc.binary_join_element_wise(filled[-1], "", "\n")
+        line = pc.binary_join_element_wise(*filled[:-1], last, ",")
     data, offsets = V.string_buffers(line)
     return data[offsets[0] : offsets[-1]].tobytes()
 
@@ -869,7 +1029,9 @@ def _write_outputs(scan, found, types, out_dir, label, formats, csv_bom) -> dict
             parquet = pq.ParquetWriter(str(temps["parquet"]), schema, compression="zstd")
         def prepare(batch: _Batch):
             mask = found.body[batch.row0 : batch.row1]
-            record = _read_batch(scan, batch).filter(pa.array(mask))
+            record = _read_batch(scan, batch)
+            if not mask.all():  # most batches are body rows only: no copy
+                record = record.filter(pa.array(mask))
             typed, texts = [], []
             for c, kind in zip(found.columns, types):
                 col = record.column(c) if c < record.num_columns else pa.nulls(record.num_rows, pa.string())
@@ -894,7 +1056,7 @@ def _write_outputs(scan, found, types, out_dir, label, formats, csv_bom) -> dict
                 if not found.body[batch.row0 : batch.row1].any():
                     continue
                 inflight.append(pool.submit(prepare, batch))
-                while len(inflight) >= WORKERS:
+                while len(inflight) > WORKERS:
                     write(inflight.popleft().result())
             while inflight:
                 write(inflight.popleft().result())

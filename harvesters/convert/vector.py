@@ -185,9 +185,22 @@ def decimal_csv_text(floats: pa.Array) -> pa.Array:
 # --- dates -------------------------------------------------------------------------------
 
 
-def parse_dates(translated: pa.Array, exotic: np.ndarray | None = None) -> pa.Array:
+def parse_dates(translated: pa.Array, exotic: np.ndarray | None = None, distinct: bool = True) -> pa.Array:
     """date32 of every value normalize.parse_date accepts (vectorised part only:
-    exotic values come out null; see ``cast_dates``)."""
+    exotic values come out null; see ``cast_dates``). ``distinct``: try parsing
+    each distinct text once (pass False when the values are distinct already)."""
+    if distinct and len(translated) >= 1024:
+        # Dates repeat: parse each distinct text once (a value's date depends on its text alone).
+        encoded = pc.dictionary_encode(translated)
+        if 2 * len(encoded.dictionary) <= len(translated):
+            result = _parse_dates(encoded.dictionary).take(encoded.indices)
+            if exotic is not None and exotic.any():
+                result = pc.if_else(pa.array(exotic), pa.scalar(None, pa.date32()), result)
+            return result
+    return _parse_dates(translated, exotic)
+
+
+def _parse_dates(translated: pa.Array, exotic: np.ndarray | None = None) -> pa.Array:
     n = len(translated)
     day = np.zeros(n, np.int64)
     month = np.zeros(n, np.int64)
@@ -266,8 +279,9 @@ def cast_dates(raw: pa.Array, translated: pa.Array, exotic: np.ndarray) -> pa.Ar
 # --- Thai national IDs ------------------------------------------------------------------
 
 
-def id_counts(translated: pa.Array, exotic: np.ndarray) -> tuple[int, int]:
-    """(values shaped like a Thai ID, those with a valid check digit), ASCII values."""
+def id_counts(translated: pa.Array, exotic: np.ndarray, weights: np.ndarray | None = None) -> tuple[int, int]:
+    """(values shaped like a Thai ID, those with a valid check digit), ASCII values;
+    each value counted ``weights[i]`` times when given (distinct values)."""
     shaped = _np_bool(pc.match_substring_regex(translated, _THAI_ID_RE2)) & ~exotic
     where = np.flatnonzero(shaped)
     if not len(where):
@@ -278,7 +292,10 @@ def id_counts(translated: pa.Array, exotic: np.ndarray) -> tuple[int, int]:
     matrix = data[offsets[0] : offsets[-1]].reshape(-1, 13).astype(np.int64) - 48
     total = (matrix[:, :12] * np.arange(13, 1, -1)).sum(axis=1)
     valid = (11 - total % 11) % 10 == matrix[:, 12]
-    return len(where), int(valid.sum())
+    if weights is None:
+        return len(where), int(valid.sum())
+    w = weights[where]
+    return int(w.sum()), int(w[valid].sum())
 
 
 def python_evidence(value: str) -> tuple[bool, bool, bool, bool, bool]:

@@ -387,3 +387,103 @@ def test_whitespace_set_is_pythons():
 
     expected = "".join(chr(c) for c in range(sys.maxunicode + 1) if re.match(r"\s", chr(c)))
     assert V.PY_WHITESPACE == expected
+
+
+# --- the parts pass 1 and pass 2 run in workers, against their plain twins -----------------
+
+
+def test_evidence_over_distinct_values_matches_normalize():
+    # Many repeats: the evidence is counted over distinct values, weighted.
+    rng = random.Random(21)
+    for _ in range(5):
+        pool = _random_cells(rng, 60) + ["1234567890123", "1-2345-67890-12-1", "๑๒๓", "١٢", "-"]
+        cells = [rng.choice(pool) for _ in range(3000)]
+        assert stream._repeats(pa.array(cells))
+        ev = stream._evidence(pa.array(cells))
+        present = [c for c in cells if c != "-"]
+        assert ev["present"] == len(present)
+        assert ev["num"] == sum(parse_number(c) is not None for c in present)
+        assert ev["int"] == sum(isinstance(parse_number(c), int) for c in present)
+        assert ev["date"] == sum(parse_date(c) is not None for c in present)
+        by_value = [V.python_evidence(c) for c in present]
+        assert (ev["id"], ev["id_valid"]) == (sum(e[3] for e in by_value), sum(e[4] for e in by_value))
+
+
+def test_date_cast_over_distinct_values_matches_parse_date():
+    rng = random.Random(22)
+    pool = [c for c in _random_cells(rng, 3000) if parse_date(c) is not None][:200] + ["١/٢/٢٠٢٠"]
+    cells = [rng.choice(pool) for _ in range(5000)] + [None] * 10
+    typed, text = stream._cast(pa.array(cells, pa.string()), "date")
+    assert typed.to_pylist() == [parse_date(c) if c else None for c in cells]
+    translated = V.translate_thai_digits(pa.array(cells, pa.string()))
+    exotic = V.exotic_mask(translated)
+    assert V.parse_dates(translated, exotic).equals(V.parse_dates(translated, exotic, distinct=False))
+
+
+def test_cp874_decoder_matches_the_codec():
+    rng = random.Random(23)
+    samples = [bytes([b]) for b in range(256)] + [b""]
+    samples += [bytes(rng.randrange(256) for _ in range(rng.randint(0, 50))) for _ in range(2000)]
+    samples += ["ภาษาไทย “ทดสอบ” – ๑๒๓ €…".encode("cp874") * 50]
+    for chunk in samples:
+        try:
+            expected = chunk.decode("cp874").encode("utf-8")
+        except UnicodeDecodeError:
+            with pytest.raises(stream.NotStreamable):
+                stream._cp874_to_utf8(chunk)
+        else:
+            assert stream._cp874_to_utf8(chunk) == expected
+
+
+def test_thai_statistics_match_looks_thai():
+    from harvesters.convert import decode
+
+    rng = random.Random(24)
+    for _ in range(3000):
+        pool = [rng.randrange(256) for _ in range(3)] + [10, 32, 65, 0xA1, 0xDA, 0xDF, 0xFB, 0xA0, 0xE0, 0xB4]
+        data = bytes(rng.choice(pool) for _ in range(rng.randint(0, 60))) + b"\n"
+        try:
+            data.decode("cp874")
+        except UnicodeDecodeError:
+            continue
+        for exact in (True, False):
+            stats = stream._ThaiStats(exact)
+            stats.add(data)
+            if stats.decided():
+                assert stats.looks_thai() == decode.looks_thai(data)
+        assert stream._ThaiStats(True).decided()
+
+
+def test_quick_quote_check_never_contradicts_the_regex():
+    import numpy as np
+    import pyarrow.compute as pc
+
+    rng = random.Random(25)
+    said_simple = 0
+    for delim in ",\t |;":
+        splitter = stream._Splitter(delim, '"')
+        alphabet = ["a", "ก", '"', delim, delim, " ", "\n", "\r", "\r\n", "x", '"1,2"', '""']
+        for _ in range(1500):
+            data = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))).encode()
+            a = np.frombuffer(data, np.uint8)
+            breaks = np.flatnonzero(a == 10)
+            cr = np.flatnonzero(a == 13)
+            breaks = np.union1d(breaks, cr[a[np.minimum(cr + 1, len(a) - 1)] != 10])
+            quotes = np.flatnonzero(a == ord('"'))
+            if not len(quotes) or not stream._Splitter._surely_simple(a, breaks, quotes, ord(delim)):
+                continue
+            said_simple += 1
+            lines = stream._string_array(pa.py_buffer(data), np.concatenate(([0], breaks + 1)))
+            assert pc.all(pc.match_substring_regex(lines, splitter.simple)).as_py() is True, data
+    assert said_simple > 100
+
+
+def test_split_with_a_carried_record_matches_the_sequential_split():
+    text = 'a,"one\ntwo",b\nc,d,e\n'.encode()
+    first, second = text[:7], text[7:]  # the first chunk ends (on a line break) inside the quoted field
+    splitter = stream._Splitter(",", '"')
+    rows1, carried = splitter.split_from(first, False, b"")
+    assert rows1 is None and carried == first
+    rows2, carried = splitter.split_from(second, True, carried)
+    assert carried == b""
+    assert rows2.to_pylist() == [["a", "one\ntwo", "b"], ["c", "d", "e"]]
