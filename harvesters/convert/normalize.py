@@ -32,7 +32,9 @@ _NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$|^[+-]?\.\d+$"
 _LEADING_ZERO = re.compile(r"^[+-]?0\d")  # "03006": a code, not the number 3006
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_THAI_DATE = re.compile(r"^(\d{1,2})\s*([\u0e00-\u0e7f][\u0e00-\u0e7f.\s]*?)\s*(\d{4})$")
+_THAI_DATE = re.compile(r"^(\d{1,2})\s*([\u0e00-\u0e7f][\u0e00-\u0e7f.\s]*?)\s*(\d{4}|\d{2})$")
+# After a Thai month name a two-digit year is the short B.E. form: "15 มกราคม 67" is B.E. 2567.
+SHORT_BE_CENTURY = 2500
 
 # Month names keyed without dots and spaces, so "ธ.ค.", "ธ.ค" and "ธค" all match.
 _THAI_MONTHS = {
@@ -106,7 +108,7 @@ def be_to_ce(year: int) -> int:
 
 def parse_date(value: Any) -> dt.date | None:
     """A calendar date from a native value or from text (d/m/yyyy day first,
-    yyyy-mm-dd, or ``d <Thai month> yyyy``), with B.E. years converted."""
+    yyyy-mm-dd, or ``d <Thai month> yyyy`` / ``d <Thai month> yy``), with B.E. years converted."""
     if isinstance(value, dt.datetime):
         if value.time() != dt.time(0, 0):
             return None  # a timestamp is not a date; the column stays text
@@ -125,7 +127,9 @@ def parse_date(value: Any) -> dt.date | None:
     if match := _THAI_DATE.match(text):
         month = _thai_month(match.group(2))
         if month:
-            return _make_date(int(match.group(3)), month, int(match.group(1)))
+            year = int(match.group(3))
+            return _make_date(year + SHORT_BE_CENTURY if len(match.group(3)) == 2 else year, month,
+                              int(match.group(1)))
     return None
 
 

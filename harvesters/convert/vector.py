@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from .normalize import (
     BUDDHIST_ERA_FROM,
     BUDDHIST_ERA_OFFSET,
+    SHORT_BE_CENTURY,
     format_number,
     is_valid_thai_id,
     parse_date,
@@ -50,7 +51,7 @@ _DMY = r"^(?P<d>[0-9]{1,2})/(?P<m>[0-9]{1,2})/(?P<y>[0-9]{4})$"
 _YMD = r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})$"
 _THAI_DATE = (
     rf"^(?P<d>[0-9]{{1,2}})[{_WS_CLASS}]*(?P<mon>[\x{{0e00}}-\x{{0e7f}}][\x{{0e00}}-\x{{0e7f}}.{_WS_CLASS}]*?)"
-    rf"[{_WS_CLASS}]*(?P<y>[0-9]{{4}})$"
+    rf"[{_WS_CLASS}]*(?P<y>[0-9]{{4}}|[0-9]{{2}})$"
 )
 _MONTH_KEYS = list(_THAI_MONTHS)
 _MONTH_NUMBERS = np.array([_THAI_MONTHS[k] for k in _MONTH_KEYS], dtype=np.int64)
@@ -228,6 +229,8 @@ def _parse_dates(translated: pa.Array, exotic: np.ndarray | None = None) -> pa.A
         if "mon" in fields:
             m, known = _thai_month_numbers(fields["mon"])
             ok &= known
+            short = _np_int(pc.utf8_length(fields["y"])) == 2  # "15 ม.ค. 67": short B.E. year
+            y = np.where(short, y + SHORT_BE_CENTURY, y)
         else:
             m = _np_int(pc.cast(fields["m"], pa.int64()))
         rows = where[ok]

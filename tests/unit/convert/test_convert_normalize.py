@@ -53,6 +53,8 @@ def test_not_numbers(text):
         ("๕ มี.ค. ๒๕๖๗", dt.date(2024, 3, 5)),
         ("5 มี.ค.2567", dt.date(2024, 3, 5)),
         ("15 ก.ย. พ.ศ. 2565", dt.date(2022, 9, 15)),
+        ("15 มกราคม 67", dt.date(2024, 1, 15)),  # the short B.E. year after a Thai month: 2567
+        ("15 ม.ค. 67", dt.date(2024, 1, 15)),
         (dt.datetime(2013, 6, 30), dt.date(2013, 6, 30)),
         (dt.date(2567, 1, 1), dt.date(2024, 1, 1)),  # a B.E. year typed into a date cell
     ],
@@ -61,7 +63,7 @@ def test_dates(text, date):
     assert parse_date(text) == date
 
 
-@pytest.mark.parametrize("text", ["31/02/2567", "2567", "13/13/2024", "2024-1-1x", "31 Dec 2023",
+@pytest.mark.parametrize("text", ["31/02/2567", "2567", "13/13/2024", "2024-1-1x", "31 Dec 2023", "15/01/67",
                                   "29/02/2566", dt.datetime(2024, 1, 1, 8, 30)])
 def test_not_dates(text):
     assert parse_date(text) is None

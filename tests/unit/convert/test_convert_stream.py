@@ -354,6 +354,12 @@ def test_date_cast_matches_parse_date():
     assert text.to_pylist() == [parse_date(c).isoformat() for c in cells]
 
 
+def test_short_be_years_cast_like_parse_date():
+    cells = ["15 มกราคม 67", "15 ม.ค. 67", "1 ธ.ค. 2566", "๕ มี.ค. ๖๗", "31 ก.พ. 67"]
+    translated = pa.array([c.translate(str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")) for c in cells])
+    assert V.parse_dates(translated, distinct=False).to_pylist() == [parse_date(c) for c in cells]
+
+
 def test_number_casts_match_parse_number():
     rng = random.Random(13)
     ints = [f"{rng.randint(-10**18, 10**18):,}" for _ in range(500)] + ["๑๒๓", "+5", "-0", "١٢", "9223372036854775807"]
