@@ -7,7 +7,6 @@ Publishing, with its approval step, lives in ``publishing.py``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import mimetypes
 from datetime import datetime, timezone
@@ -19,7 +18,7 @@ from .gdc.mapping import dataset_fields, resource_plans
 from .kinds.base import HarvestContext
 from .results import ConvertedFile, ConvertedTable, Column, FetchedFile, RemoteFile, ValidationSummary
 from .settings import Settings
-from .staging import RunStaging
+from .staging import RunStaging, sha256_file
 from . import net
 from . import validate as validation
 
@@ -46,14 +45,6 @@ def gather(cfg: SourceConfig, ctx: HarvestContext) -> list[RemoteFile]:
     return files
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, ctx: HarvestContext) -> FetchedFile:
     """Download one file into the run's staging folder, under its ASCII key."""
     dest = staging.dir("raw") / f"{remote.key}{remote.suffix}"
@@ -64,7 +55,7 @@ def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, ctx: Harve
     return FetchedFile(
         remote=remote,
         path=str(dest),
-        sha256=_sha256(dest),
+        sha256=sha256_file(dest),
         size=dest.stat().st_size,
         fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         content_type=content_type or mimetypes.guess_type(dest.name)[0],

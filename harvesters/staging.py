@@ -8,6 +8,7 @@ Celery workers (see docker-compose.yaml).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +19,15 @@ def run_key(run_id: str | None = None) -> str:
     """A file-system-safe key for a run (Airflow run ids hold ':' and '+')."""
     run_id = run_id or "cli__" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id).strip("-")
+
+
+def sha256_file(path: Path) -> str:
+    """Checksum of a file, read in 1 MiB chunks (provenance, and change checks on drops)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

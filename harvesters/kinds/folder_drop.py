@@ -7,7 +7,6 @@ one file system; across file systems: copy, verify the checksum, then remove).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from typing import Iterator, Literal
 from pydantic import Field, field_validator
 
 from ..errors import FinalError, RetryableError
+from ..staging import sha256_file
 from .base import HarvestContext
 from .drops import DropEntry, DropSource, DropStore, marker_record, marker_rel
 
@@ -46,14 +46,6 @@ class FolderDropSource(DropSource):
 
 def _version(st: os.stat_result) -> str:
     return f"{st.st_size}-{st.st_mtime_ns}"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class FolderStore(DropStore):
@@ -132,7 +124,7 @@ class FolderStore(DropStore):
                 raise FinalError(f"cannot move {src} to {dst}: {exc}") from None
             tmp = dst.with_name(dst.name + ".part")
             shutil.copy2(src, tmp)
-            if _sha256(tmp) != _sha256(src):
+            if sha256_file(tmp) != sha256_file(src):
                 tmp.unlink(missing_ok=True)
                 raise FinalError(f"copy of {src} to {dst} does not match the original; the original is kept")
             tmp.replace(dst)
