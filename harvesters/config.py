@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .gdc import fields as gdc
 from .gdc.model import DatasetMetadata
 from .kinds import SOURCE_KINDS
+from .kinds.common import strings_as
 
 AGENCY_DEFAULTS = "_agency.yaml"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,69}$")  # doubles as the portal slug: ≤ 70 chars
@@ -59,9 +60,7 @@ class ApprovalSettings(BaseModel):
     @field_validator("approvers", mode="before")
     @classmethod
     def _plain_ids(cls, value):
-        if isinstance(value, list):
-            return [{"id": v} if isinstance(v, str) else v for v in value]
-        return value
+        return strings_as("id", value)
 
 
 class OutputSettings(BaseModel):

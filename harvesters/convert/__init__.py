@@ -24,7 +24,7 @@ from .readers import READERS, RawGrid
 from .readers.select import choose_tables
 from .readers.xlsx import UnreadableWorkbook
 from .report import ColumnReport, ConversionReport, DroppedRows, TableReport, table_schema
-from .sniff import STARS, Sniffed, extension_promises_table, sniff
+from .sniff import STARS, Sniffed, extension_promises_table, refuse_unusable, sniff
 from .table import FoundTable, find_table
 from .writers import write_csv, write_parquet
 
@@ -104,12 +104,7 @@ def _convert(
 
 
 def _refuse_unreadable(sniffed: Sniffed, path: Path) -> None:
-    if sniffed.kind == "empty":
-        raise RefusedFile("no table", "empty file")
-    if sniffed.encrypted:
-        raise RefusedFile("encrypted", "password-protected workbook")
-    if sniffed.problem:
-        raise RefusedFile("corrupt", sniffed.problem)
+    refuse_unusable(sniffed)
     if sniffed.kind in _NOT_TABLES:
         if extension_promises_table(path):
             raise RefusedFile("type mismatch", f"the bytes are {sniffed.kind}, not {path.suffix}")

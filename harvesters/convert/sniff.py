@@ -67,6 +67,18 @@ def sniff(path: Path, head_size: int = 8192) -> Sniffed:
     return _sniff_text(head, path.suffix.lower().lstrip("."))
 
 
+def refuse_unusable(sniffed: Sniffed) -> None:
+    """The refusals every file and archive member shares: empty, encrypted, unreadable container."""
+    from ..errors import RefusedFile
+
+    if sniffed.kind == "empty":
+        raise RefusedFile("no table", "empty file")
+    if sniffed.encrypted:
+        raise RefusedFile("encrypted", "password-protected workbook")
+    if sniffed.problem:
+        raise RefusedFile("corrupt", sniffed.problem)
+
+
 def extension_promises_table(path: Path) -> bool:
     return path.suffix.lower().lstrip(".") in TABLE_EXTENSIONS
 

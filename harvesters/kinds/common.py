@@ -71,6 +71,13 @@ def unique_titles(titles: list[str], names: list[str]) -> list[str]:
     return final
 
 
+def strings_as(key: str, value):
+    """In a list, a bare string stands for ``{key: string}`` (`files: [url, ...]`, `approvers: [id, ...]`)."""
+    if isinstance(value, list):
+        return [{key: v} if isinstance(v, str) else v for v in value]
+    return value
+
+
 def check_http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..results import RemoteFile
 from .base import HarvestContext, WebRequests
-from .common import ascii_key, check_http_url, check_key, file_name, suffix_of
+from .common import ascii_key, check_http_url, check_key, file_name, strings_as, suffix_of
 
 
 def key_from_url(url: str) -> str:
@@ -44,10 +44,7 @@ class HttpSource(WebRequests):
     @field_validator("files", mode="before")
     @classmethod
     def _plain_urls(cls, value):
-        # A bare URL string is the common case; accept it as {url: ...}.
-        if isinstance(value, list):
-            return [{"url": v} if isinstance(v, str) else v for v in value]
-        return value
+        return strings_as("url", value)  # a bare URL is the common case
 
     @model_validator(mode="after")
     def _unique_keys(self) -> "HttpSource":

@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from ...errors import RefusedFile
-from ..sniff import STARS, TABLE_EXTENSIONS, Sniffed, sniff
+from ..sniff import STARS, TABLE_EXTENSIONS, Sniffed, refuse_unusable, sniff
 from .base import RawGrid, ReadResult
 
 MAX_TOTAL_EXPANDED = 2 * 1024**3  # 2 GiB declared expanded size, all members together
@@ -123,12 +123,7 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
 
 def _read_member(target: Path, readers, options) -> ReadResult:
     kind = sniff(target)
-    if kind.kind == "empty":
-        raise RefusedFile("no table", "empty file")
-    if kind.encrypted:
-        raise RefusedFile("encrypted", "password-protected workbook")
-    if kind.problem:
-        raise RefusedFile("corrupt", kind.problem)
+    refuse_unusable(kind)
     if kind.kind == "zip":
         raise RefusedFile("no table", "nested archive not opened")
     reader = readers.get(kind.kind)
