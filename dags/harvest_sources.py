@@ -1,8 +1,11 @@
 """One Airflow DAG per harvest source config: gather → fetch → convert → validate → publish.
 
-Publishing goes prepare → (approve) → publish: a new dataset, a schema change, or
-a config that asks for it waits for the agency's approver (Airflow's
-human-in-the-loop ApprovalOperator); other updates publish directly.
+A mapped task group ``file`` runs once per file (fetch → convert → validate);
+then a mapped task group ``dataset`` runs once per portal dataset the source
+feeds (most sources: one): prepare → approve → publish. A new dataset, a schema change, or a config that
+asks for it waits for the agency's approver (Airflow's human-in-the-loop
+ApprovalOperator); other updates publish directly and the approval skips.
+A file that fails, or a dataset that is rejected, holds back its own dataset only.
 
 The factory reads ``include/sources/<agency>/<source>.yaml`` (found relative to
 this file, or ``$HARVEST_SOURCES_DIR``). Parsing stays cheap: only the config
@@ -19,8 +22,8 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Param, dag, get_parsing_context, task
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
+from airflow.sdk import Param, dag, get_parsing_context, task, task_group
 
 from harvesters.config import LoadedSource, discover, load_all
 from harvesters.errors import ConfigError
@@ -86,6 +89,40 @@ def _label(file_key: str) -> None:
     from airflow.sdk import get_current_context
 
     get_current_context()["file_key"] = file_key
+
+
+class ApprovalIfNeeded(ApprovalOperator):
+    """The agency's approval of one dataset, asked only when prepare says it is needed.
+
+    One instance per dataset (mapped): it skips itself when the update may go
+    straight out, and shows the approver prepare's summary of that dataset.
+    The publish task reads this instance's answer, so a rejection holds back
+    only its own dataset (ApprovalOperator's own downstream skipping does not
+    respect map indexes, hence ``execute_complete`` leaves that to publish).
+    """
+
+    template_fields = (*ApprovalOperator.template_fields, "plan")
+
+    def __init__(self, *, plan, **kwargs):
+        super().__init__(**kwargs)
+        self.plan = plan
+
+    def execute(self, context):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        context["file_key"] = self.plan["dataset"]
+        if not self.plan["needs_approval"]:
+            raise AirflowSkipException(f"{self.plan['dataset']}: no approval needed (an update of an approved "
+                                       "dataset with the same table schema)")
+        self.subject = f"Open {self.plan['dataset']} on the portal?"[:250]
+        self.body = self.plan["summary_md"]
+        return super().execute(context)
+
+    def execute_complete(self, context, event):
+        context["file_key"] = self.plan["dataset"]
+        answer = HITLOperator.execute_complete(self, context, event)
+        self.hitl_summary_extra["approved"] = answer["chosen_options"] == [self.APPROVE]
+        return answer
 
 
 def build_dag(loaded: LoadedSource):
@@ -170,73 +207,109 @@ def build_dag(loaded: LoadedSource):
             # The gate fails this task (red in the UI, with the failed expectations) when the suite blocks.
             return [s.dump() for s in stages.check_gate(cfg_now, summaries)]
 
-        def inputs(converted: list[dict], validated: list[list[dict]]):
-            from harvesters.results import ConvertedFile, ValidationSummary
+        @task
+        @_airflow_errors
+        def datasets(files: list[dict]) -> list[dict]:
+            """The portal datasets this run feeds (most sources: one), each with its files."""
+            from harvesters import datasets as grouping
+            from harvesters.results import RemoteFile
 
-            return ([ConvertedFile(**c) for c in converted],
-                    [ValidationSummary(**s) for group in validated for s in group])
+            return [g.dump() for g in grouping.group_files(source_config(), [RemoteFile(**f) for f in files])]
 
         def portal():
             from harvesters.portal import Portal, portal_settings
 
             return Portal(portal_settings(_connection))
 
-        @task
-        @_airflow_errors
-        def prepare(converted: list[dict], validated: list[list[dict]]) -> dict:
-            """Decide whether the agency must approve; stage a new dataset privately for the approver."""
-            from harvesters import publishing
+        @task_group(group_id="dataset", tooltip="prepare → approve → publish, once per portal dataset")
+        def dataset(group: dict):
+            # all_done: a file that failed upstream holds back its own dataset (prepare says which),
+            # not every dataset of the source.
+            @task(map_index_template="{{ file_key }}", trigger_rule="all_done")
+            @_airflow_errors
+            def prepare(group: dict, **context) -> dict:
+                """Decide whether the agency must approve; stage a new dataset privately for the approver."""
+                from harvesters import datasets as grouping
+                from harvesters import publishing
+                from harvesters.errors import HarvestError
+                from harvesters.results import ConvertedFile, DatasetGroup, ValidationSummary
 
-            files, summaries = inputs(converted, validated)
-            return publishing.prepare(source_config(), files, summaries, portal()).dump()
+                _label(group["name"])
+                group = DatasetGroup(**group)
+                cfg_now = source_config()
+                # Every file's results, pulled by list so one file still comes back as a list. Failed file
+                # tasks leave none: select() then holds this dataset back if the file was one of its own.
+                ti = context["ti"]
+                converted = [c for c in ti.xcom_pull(task_ids=["file.convert"]) if c]
+                validated = [s for batch in ti.xcom_pull(task_ids=["file.validate"]) if batch for s in batch]
+                try:
+                    files, checks = grouping.select(group, [ConvertedFile(**c) for c in converted],
+                                                    [ValidationSummary(**s) for s in validated])
+                    dataset_cfg = grouping.config_for(cfg_now, group)
+                except HarvestError as exc:
+                    raise exc.with_context(source=cfg_now.id)
+                return publishing.prepare(dataset_cfg, files, checks, portal()).dump()
 
-        @task.branch
-        def needs_approval(plan: dict) -> str:
-            return "approve" if plan["needs_approval"] else "publish"
+            plan = prepare(group)
+            approve = ApprovalIfNeeded(
+                task_id="approve",
+                plan=plan,
+                map_index_template="{{ file_key }}",
+                subject=f"Open a dataset of {cfg.id} on the portal?",  # set per dataset at run time
+                body="",
+                assigned_users=[{"id": a.id, "name": a.name or a.id} for a in cfg.approval.approvers] or None,
+                response_timeout=timedelta(days=cfg.approval.timeout_days),
+                # Optional, so approving needs no typing; a rejection should say why (the run keeps it).
+                params={"reason": Param(None, type=["null", "string"],
+                                        title="Reason (please give one when rejecting)")},
+                retries=0,
+            )
 
-        approve = ApprovalOperator(
-            task_id="approve",
-            subject=f"Open {cfg.dataset_name} on the portal? ({cfg.metadata.title})"[:250],
-            body="{{ ti.xcom_pull(task_ids='prepare')['summary_md'] }}",
-            assigned_users=[{"id": a.id, "name": a.name or a.id} for a in cfg.approval.approvers] or None,
-            response_timeout=timedelta(days=cfg.approval.timeout_days),
-            # Optional, so approving needs no typing; a rejection should say why (the run keeps it).
-            params={"reason": Param(None, type=["null", "string"],
-                                    title="Reason (please give one when rejecting)")},
-            retries=0,
-        )
+            # Publish reads only the plan (which carries this dataset's files and checks), so other
+            # datasets' failed files upstream cannot fail it. none_failed, not *_min_one_success: a skipped
+            # approval lets it run, and Airflow judges "fast" rules in a mapped group across every
+            # dataset before expanding (one held-back dataset would stop all publishes).
+            @task(map_index_template="{{ file_key }}", trigger_rule="none_failed")
+            @_airflow_errors
+            def publish(group: dict, plan: dict, **context) -> dict:
+                from harvesters import datasets as grouping
+                from harvesters import publishing, stages
+                from harvesters.errors import SkipItem
+                from harvesters.results import DatasetGroup, PublishPlan
 
-        @task(trigger_rule="none_failed_min_one_success")
-        @_airflow_errors
-        def publish(converted: list[dict], validated: list[list[dict]], plan: dict, **context) -> dict:
-            from harvesters import publishing, stages
-            from harvesters.results import PublishPlan
+                _label(group["name"])
+                cfg_now = source_config()
+                plan = PublishPlan(**plan)
+                approved_by = None
+                if plan.needs_approval:
+                    ti = context["ti"]
+                    answer = ti.xcom_pull(task_ids=f"{ti.task_id.rsplit('.', 1)[0]}.approve",
+                                          map_indexes=ti.map_index) or {}
+                    if answer.get("chosen_options") != [ApprovalOperator.APPROVE]:
+                        who = (answer.get("responded_by_user") or {}).get("id", "the approver")
+                        why = (answer.get("params_input") or {}).get("reason") or "no reason given"
+                        raise SkipItem(f"{plan.dataset} not published: rejected by {who} ({why}); "
+                                       "it stays private on the portal")
+                    approved_by = answer.get("responded_by_user", {}).get("id") or "approver"
+                dataset_cfg = grouping.config_for(cfg_now, DatasetGroup(**group))
+                result = publishing.publish(dataset_cfg, plan.files, plan.checks, portal(), plan, approved_by)
+                # Only now may a drop mark its files processed: a failed publish leaves them to the next run.
+                stages.acknowledge(cfg_now, [f.fetched for f in plan.files], context_for(cfg_now))
+                return result.dump()
 
-            cfg_now = source_config()
-            files, summaries = inputs(converted, validated)
-            plan = PublishPlan(**plan)
-            approved_by = None
-            if plan.needs_approval:
-                answer = context["ti"].xcom_pull(task_ids="approve") or {}
-                if answer.get("chosen_options") != [ApprovalOperator.APPROVE]:
-                    from harvesters.errors import FinalError
+            published = publish(group, plan)
+            approve >> published
 
-                    raise FinalError(f"publish of {plan.dataset} reached without an approval", source=cfg_now.id)
-                approved_by = answer.get("responded_by_user", {}).get("id") or "approver"
-            result = publishing.publish(cfg_now, files, summaries, portal(), plan, approved_by)
-            # Only now may a drop mark its files processed: a failed publish leaves them to the next run.
-            stages.acknowledge(cfg_now, [f.fetched for f in files], context_for(cfg_now))
-            return result.dump()
+        # A mapped task group per file, so a file that fails stops only its own later tasks
+        # (plain task-over-task mapping would fail validate for every file when one convert fails).
+        @task_group(group_id="file", tooltip="fetch → convert → validate, once per file")
+        def per_file(remote: dict):
+            return validate(convert(fetch(remote)))
 
         files = gather()
-        fetched = fetch.expand(remote=files)
-        converted = convert.expand(fetched=fetched)
-        validated = validate.expand(converted=converted)
-        plan = prepare(converted, validated)
-        route = needs_approval(plan)
-        published = publish(converted, validated, plan)
-        route >> [approve, published]
-        approve >> published
+        validated = per_file.expand(remote=files)
+        # prepare pulls the file results itself (see there), so the dependency is set explicitly.
+        validated >> dataset.expand(group=datasets(files))
 
     return harvest()
 

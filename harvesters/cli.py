@@ -114,11 +114,14 @@ def cmd_run(args) -> int:
     loaded = find_source(Path(args.sources_dir) if args.sources_dir else settings.sources_dir, args.source_id)
     report = run_source(loaded, dry_run=args.dry_run, settings=settings, approved_by=args.approved_by)
     _print_json(asdict(report))
-    if report.awaiting_approval:
-        print(f"{loaded.config.id}: staged privately at {report.prepared['url']}, awaiting approval: "
-              f"{'; '.join(report.awaiting_approval)} (approve in Airflow, or rerun with --approved-by NAME)",
-              file=sys.stderr)
-    return 0
+    for entry in report.datasets:
+        if entry.awaiting_approval:
+            print(f"{entry.name}: staged privately at {entry.prepared['url']}, awaiting approval: "
+                  f"{'; '.join(entry.awaiting_approval)} (approve in Airflow, or rerun with --approved-by NAME)",
+                  file=sys.stderr)
+        if entry.error:
+            print(f"error: {entry.error}", file=sys.stderr)
+    return 1 if any(entry.error for entry in report.datasets) else 0
 
 
 def cmd_withdraw(args) -> int:
@@ -127,8 +130,9 @@ def cmd_withdraw(args) -> int:
     from .publishing import withdraw
 
     loaded = find_source(Path(args.sources_dir) if args.sources_dir else _settings().sources_dir, args.source_id)
-    withdraw(Portal(portal_settings()), loaded.config.dataset_name, args.reason)
-    print(f"{loaded.config.dataset_name}: withdrawn (private, allow_harvest False): {args.reason}", file=sys.stderr)
+    name = args.dataset or loaded.config.dataset_name
+    withdraw(Portal(portal_settings()), name, args.reason, agency=loaded.config.agency)
+    print(f"{name}: withdrawn (private, allow_harvest False): {args.reason}", file=sys.stderr)
     return 0
 
 
@@ -177,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("withdraw", help="withdraw a published dataset: private and not harvestable, never deleted")
     p.add_argument("source_id")
     p.add_argument("--reason", required=True)
+    p.add_argument("--dataset", help="which of the source's datasets (sources that feed several); "
+                                     "default: the source's own")
     p.add_argument("--sources-dir")
     p.set_defaults(func=cmd_withdraw)
 

@@ -79,7 +79,11 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(description="Unique source id; also the dataset's URL name on the portal (≤ 70 chars)")
+    id: str = Field(description="Unique source id; also the dataset's URL name on the portal unless `dataset` "
+                                "says otherwise (≤ 70 chars)")
+    dataset: str | None = Field(None, description="The dataset's URL name on the portal (default: the id). "
+                                                  "Sources that make one dataset per file or per catalog entry "
+                                                  "ignore it")
     agency: str = Field(description="The portal organization (its URL name) that owns the dataset")
     description: str | None = Field(None, description="For the Airflow UI; defaults to metadata.notes")
     owner: str = Field("data-engineering", description="Airflow DAG owner (team or person)")
@@ -91,10 +95,10 @@ class SourceConfig(BaseModel):
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     metadata: DatasetMetadata  # type: ignore[valid-type]
 
-    @field_validator("id", "agency")
+    @field_validator("id", "agency", "dataset")
     @classmethod
-    def _slug(cls, value: str) -> str:
-        if not ID_RE.match(value):
+    def _slug(cls, value: str | None) -> str | None:
+        if value is not None and not ID_RE.match(value):
             raise ValueError(f"{value!r} must be 2–70 lower-case ASCII letters, digits, '-' or '_'")
         return value
 
@@ -108,7 +112,7 @@ class SourceConfig(BaseModel):
 
     @property
     def dataset_name(self) -> str:
-        return self.id[: gdc.SLUG_MAX]
+        return (self.dataset or self.id)[: gdc.SLUG_MAX]
 
 
 class LoadedSource(BaseModel):

@@ -107,9 +107,16 @@ def summary_md(cfg: SourceConfig, converted: list[ConvertedFile], summaries: lis
 
 
 def _check_slug(portal: Portal, cfg: SourceConfig, existing: dict | None) -> None:
-    if existing is not None and existing.get("state") == "deleted":
+    if existing is None:
+        return
+    if existing.get("state") == "deleted":
         raise FinalError(f"metadata {gdc.label('name')}: {cfg.dataset_name!r} is in the portal's trash; "
                          "ask the portal admins to purge or restore it (the pipeline never reuses a trashed URL)")
+    owner = (existing.get("organization") or {}).get("name")
+    if owner and owner != cfg.agency:
+        # Never take over another agency's dataset, e.g. when two catalogs use the same dataset name.
+        raise FinalError(f"metadata {gdc.label('name')}: {cfg.dataset_name!r} already belongs to organization "
+                         f"{owner!r} on the portal; give this source another dataset name (or a dataset_prefix)")
 
 
 def _ensure_dataset(portal: Portal, fields: dict) -> dict:
@@ -160,7 +167,8 @@ def prepare(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
     url = portal.dataset_url(cfg.dataset_name)
     return PublishPlan(dataset=cfg.dataset_name, url=url, exists=existing is not None, approved_before=approved,
                        needs_approval=bool(reasons), reasons=reasons, staged=staged,
-                       summary_md=summary_md(cfg, converted, summaries, url, reasons, staged) if reasons else "")
+                       summary_md=summary_md(cfg, converted, summaries, url, reasons, staged) if reasons else "",
+                       files=converted, checks=summaries)
 
 
 def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[ValidationSummary],
@@ -193,9 +201,13 @@ def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
     )
 
 
-def withdraw(portal: Portal, name: str, reason: str) -> dict:
-    """Withdraw by marking: private and not harvestable. Never deleted."""
-    if portal.dataset(name) is None:
+def withdraw(portal: Portal, name: str, reason: str, agency: str | None = None) -> dict:
+    """Withdraw by marking: private and not harvestable. Never deleted. Only the source agency's own dataset."""
+    dataset = portal.dataset(name)
+    if dataset is None:
         raise FinalError(f"no dataset {name!r} on the portal {portal.url}")
+    owner = (dataset.get("organization") or {}).get("name")
+    if agency and owner and owner != agency:
+        raise FinalError(f"dataset {name!r} belongs to organization {owner!r}, not to this source's {agency!r}")
     log.info("withdrawing %s: %s", name, reason)
     return portal.patch_dataset(name, {"private": True, "allow_harvest": "False"})

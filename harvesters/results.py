@@ -18,6 +18,18 @@ class _Record(BaseModel):
         return self.model_dump(mode="json")
 
 
+class DatasetTarget(_Record):
+    """The portal dataset a file belongs to, when one source feeds several datasets.
+
+    Files without a target go to the source's own dataset (``SourceConfig.dataset_name``).
+    """
+
+    name: str  # the dataset's URL name on the portal (≤ 70 chars, lower-case ASCII, '-', '_')
+    title: str | None = None  # overrides metadata.title
+    metadata: dict[str, Any] = {}  # GD Catalog fields (config names, e.g. notes, tags) over the config's metadata
+    origin: str | None = None  # where the dataset came from, for people (an agency catalog page, a link)
+
+
 class RemoteFile(_Record):
     """A file a source offers (gather's output)."""
 
@@ -31,6 +43,15 @@ class RemoteFile(_Record):
     modified: str | None = None  # ISO 8601
     locator: dict[str, Any] = {}  # kind-specific address (bucket/key, remote path, portal resource id...)
     convert: dict[str, Any] = {}  # harvesters.convert.options.ConvertOptions fields for this file
+    dataset: DatasetTarget | None = None  # None: the source's own dataset
+
+
+class DatasetGroup(_Record):
+    """One portal dataset of a run and the keys of its files (see ``harvesters.datasets``)."""
+
+    name: str
+    target: DatasetTarget | None = None  # None: the source's own dataset, as its config describes it
+    files: list[str]
 
 
 class FetchedFile(_Record):
@@ -91,6 +112,9 @@ class PublishPlan(_Record):
     reasons: list[str]  # why approval is asked (empty when publishing directly)
     staged: bool  # uploaded privately for the approver to preview
     summary_md: str
+    # What publish will push: this dataset's converted files and their checks (paths and summaries).
+    files: list[ConvertedFile] = []
+    checks: list[ValidationSummary] = []
 
 
 class PublishedResource(_Record):

@@ -3,18 +3,34 @@
 Without Airflow there is no approval task: a dataset that needs approval is
 staged privately on the portal and the run stops there, unless the operator
 records who approved it (``approved_by``, e.g. a signed approval on paper).
+
+A source that feeds several datasets publishes each on its own: a refused
+file or a blocked table holds back its dataset only, and the report says why.
+A source with one dataset fails the run with the file's own error, as before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import publishing, stages
+from . import datasets, publishing, stages
 from .config import LoadedSource
+from .errors import FinalError
 from .portal import Portal
 from .portal import portal_settings as resolve_portal
+from .results import ConvertedFile, ValidationSummary
 from .settings import PortalSettings, Settings
 from .staging import RunStaging, run_key
+
+
+@dataclass
+class DatasetReport:
+    name: str
+    plan: dict | None = None
+    prepared: dict | None = None
+    awaiting_approval: list[str] | None = None
+    published: dict | None = None
+    error: str | None = None  # why this dataset was held back
 
 
 @dataclass
@@ -23,11 +39,12 @@ class RunReport:
     staging: str
     gathered: list[dict] = field(default_factory=list)
     files: list[dict] = field(default_factory=list)
+    failed_files: dict[str, str] = field(default_factory=dict)  # file key -> one-line error
     validation: list[dict] = field(default_factory=list)
-    plan: dict | None = None
-    prepared: dict | None = None
-    awaiting_approval: list[str] | None = None
-    published: dict | None = None
+    datasets: list[DatasetReport] = field(default_factory=list)
+
+    def dataset(self, name: str) -> DatasetReport:
+        return next(d for d in self.datasets if d.name == name)
 
 
 def run_source(loaded: LoadedSource, *, dry_run: bool = False, settings: Settings | None = None,
@@ -43,22 +60,43 @@ def run_source(loaded: LoadedSource, *, dry_run: bool = False, settings: Setting
     ctx = stages.context(cfg, settings)
     gathered = stages.gather(cfg, ctx)
     report.gathered = [r.dump() for r in gathered]
-    converted = []
+    groups = datasets.group_files(cfg, gathered)
+    converted: list[ConvertedFile] = []
+    summaries: list[ValidationSummary] = []
     for remote in gathered:
-        fetched = stages.fetch(cfg, remote, staging, ctx)
-        converted.append(stages.convert(cfg, fetched, staging))
+        try:
+            fetched = stages.fetch(cfg, remote, staging, ctx)
+            file = stages.convert(cfg, fetched, staging)
+            checked = stages.check_gate(cfg, stages.validate(cfg, file, staging, settings))
+        except FinalError as exc:
+            if len(groups) == 1:
+                raise  # one dataset: the file's own error is the run's
+            report.failed_files[remote.key] = str(exc)
+            continue
+        converted.append(file)
+        summaries += checked
     report.files = [c.dump() for c in converted]
-    summaries = [s for c in converted for s in stages.validate(cfg, c, staging, settings)]
     report.validation = [s.dump() for s in summaries]
-    summaries = stages.check_gate(cfg, summaries)
-    report.plan = stages.plan(cfg, converted, summaries)
-    if portal is None:
-        return report
-    prepared = publishing.prepare(cfg, converted, summaries, portal)
-    report.prepared = prepared.dump()
-    if prepared.needs_approval and not approved_by:
-        report.awaiting_approval = prepared.reasons
-        return report
-    report.published = publishing.publish(cfg, converted, summaries, portal, prepared, approved_by).dump()
-    stages.acknowledge(cfg, [c.fetched for c in converted], ctx)
+
+    for group in groups:
+        entry = DatasetReport(name=group.name)
+        report.datasets.append(entry)
+        try:
+            dataset_cfg = datasets.config_for(cfg, group)
+            files, checks = datasets.select(group, converted, summaries)
+            entry.plan = stages.plan(dataset_cfg, files, checks)
+            if portal is None:
+                continue
+            prepared = publishing.prepare(dataset_cfg, files, checks, portal)
+            entry.prepared = prepared.dump()
+            if prepared.needs_approval and not approved_by:
+                entry.awaiting_approval = prepared.reasons
+                continue
+            entry.published = publishing.publish(dataset_cfg, files, checks, portal, prepared, approved_by).dump()
+            stages.acknowledge(cfg, [c.fetched for c in files], ctx)
+        except FinalError as exc:
+            if len(groups) == 1:
+                raise
+            lost = [f"{k}: {report.failed_files[k]}" for k in group.files if k in report.failed_files]
+            entry.error = str(exc.with_context(source=cfg.id)) + (f" ({'; '.join(lost)})" if lost else "")
     return report

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import FinalError
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+PORTAL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,69}$")  # a dataset's URL name on the portal
 KEY_RULE = "key must be lower-case ASCII letters, digits, '-' or '_' (at most 60)"
 
 
@@ -30,7 +31,7 @@ def ascii_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:50]
 
 
-def _short_hash(text: str) -> str:
+def short_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 
@@ -52,8 +53,23 @@ def unique_keys(names: list[str], identities: list[str] | None = None) -> list[s
         if base and counts[base] == 1:
             keys.append(base)
         else:
-            keys.append(f"{base or 'file'}-{_short_hash(ident)}")
+            keys.append(f"{base or 'file'}-{short_hash(ident)}")
     return keys
+
+
+def dataset_slug(*parts: str) -> str:
+    """A portal dataset URL name from parts (`pcd-reports`, `pm25-2568` → `pcd-reports-pm25-2568`).
+
+    Lower-case ASCII, digits, '-' and '_', at most 70 characters; a longer one is
+    cut and ends with a short hash of the whole, so two long names stay apart.
+    """
+    whole = "-".join(p for p in parts if p)
+    if PORTAL_NAME_RE.match(whole):
+        return whole  # already a portal name (e.g. an agency catalog's own dataset name): keep it exactly
+    slug = re.sub(r"[^a-z0-9_]+", "-", whole.lower()).strip("-_")
+    if len(slug) > 70:
+        slug = f"{slug[:61].rstrip('-_')}-{short_hash(whole)}"
+    return slug
 
 
 def unique_titles(titles: list[str], names: list[str]) -> list[str]:

@@ -5,8 +5,9 @@ link-text substring, URL regex, file types), resolves them against the page,
 and follows "next page" links up to ``max_pages``. Every file found becomes a
 resource of the source's one dataset; the link text (Thai welcome) is its title.
 
-TODO(each_file_dataset): an option "each file its own dataset" (one portal
-dataset per discovered file, e.g. one per monthly report) is planned, not built.
+With ``each_file_dataset`` every file becomes its own portal dataset instead
+(e.g. one per monthly report): named ``<source id>-<file key>``, titled by its
+link text, with the rest of its metadata from the source's ``metadata`` block.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .. import net
-from ..results import RemoteFile
+from ..results import DatasetTarget, RemoteFile
 from .base import HarvestContext, WebPageKind
-from .common import check_css, check_regex, file_name, suffix_of, unique_keys, unique_titles
+from .common import check_css, check_regex, dataset_slug, file_name, suffix_of, unique_keys, unique_titles
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ class WebPageSource(WebPageKind):
     links: LinkFilter = Field(description="Which links are data files")
     next_page: NextPage | None = Field(None, description="Follow the next-page link of a paged list")
     max_pages: int = Field(10, ge=1, le=500, description="Read at most this many pages (the first included)")
+    each_file_dataset: bool = Field(False, description="Make each file its own portal dataset (named "
+                                                       "<id>-<file key>, titled by its link text) instead of "
+                                                       "a resource of the source's one dataset")
 
     # ------------------------------------------------------------------ gather
 
@@ -172,7 +176,9 @@ class WebPageSource(WebPageKind):
         titles = unique_titles([found[u] or n for u, n in zip(urls, names)], names)
         return [
             RemoteFile(source=ctx.source_id, url=u, key=k, title=t, suffix=suffix_of(n),
-                       locator={"page": self.url, "link_text": found[u]})
+                       locator={"page": self.url, "link_text": found[u]},
+                       dataset=DatasetTarget(name=dataset_slug(ctx.source_id, k), title=t, origin=u)
+                       if self.each_file_dataset else None)
             for u, n, k, t in zip(urls, names, keys, titles)
         ]
 

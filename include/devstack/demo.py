@@ -73,6 +73,7 @@ def airflow_env(svc: dict, port: int, users: list[str]) -> dict[str, str]:
         "AIRFLOW_CONN_GDC_PORTAL": json.dumps({"conn_type": "http", "host": ckan["url"], "password": ckan["token"]}),
         "HARVEST_STAGING_DIR": str(LOCAL / "staging"),
         "DEMO_SITE_URL": svc["demo_site"]["url"],
+        "DEMO_CATALOG_URL": ckan["url"],  # the demo agency catalog (gistda/catalog.yaml) lives in the same CKAN
         "DEMO_DROP_DIR": svc["demo_site"].get("drop_dir", ""),
         "GX_ANALYTICS_ENABLED": "False",
     })
@@ -240,7 +241,7 @@ def answer_approvals(api: AirflowAPI, approver_apis: dict[str, AirflowAPI], answ
     pending = api.get("/dags/~/dagRuns/~/hitlDetails", response_received="false")["hitl_details"]
     for detail in pending:
         ti = detail["task_instance"]
-        key = (ti["dag_id"], ti["dag_run_id"])
+        key = (ti["dag_id"], ti["dag_run_id"], ti["task_id"], ti["map_index"])  # one approval per dataset
         users = [u["id"] for u in detail.get("assigned_users") or []] or ["admin"]
         who = next((u for u in users if u in approver_apis), None)
         if key in answered or who is None:
@@ -254,20 +255,24 @@ def answer_approvals(api: AirflowAPI, approver_apis: dict[str, AirflowAPI], answ
             say(f"{ti['dag_id']}: answering its approval failed ({exc.response.status_code}); trying again")
             continue
         answered.add(key)
-        say(f"{ti['dag_id']}: approved as {who} (Required Actions in the UI shows what they saw)")
+        say(f"{ti['dag_id']}: {detail.get('subject', 'approval')} approved as {who} "
+            "(Required Actions in the UI shows what they saw)")
 
 
-def published_result(api: AirflowAPI, dag_id: str, run_id: str) -> tuple[dict | None, str | None]:
-    """The publish result of this run, else of the latest other run that published (or None)."""
+PUBLISH_TASK = "dataset.publish"  # mapped: one instance per portal dataset of the source
+
+
+def published_results(api: AirflowAPI, dag_id: str, run_id: str) -> tuple[list[dict], str | None]:
+    """The publish results of this run, else of the latest other run that published (or none)."""
     others = [r["dag_run_id"] for r in api.get(f"/dags/{dag_id}/dagRuns", order_by="-start_date", limit=5)["dag_runs"]]
     for candidate in [run_id] + [r for r in others if r != run_id]:
-        try:
-            value = api.get(f"/dags/{dag_id}/dagRuns/{candidate}/taskInstances/publish/xcomEntries/return_value",
-                            deserialize="true")["value"]
-        except requests.HTTPError:  # publish skipped in that run (e.g. nothing new in a drop)
-            continue
-        return (json.loads(value) if isinstance(value, str) else value), candidate
-    return None, None
+        where = f"/dags/{dag_id}/dagRuns/{candidate}/taskInstances/{PUBLISH_TASK}/xcomEntries"
+        entries = api.get(where, xcom_key="return_value", limit=100)["xcom_entries"]
+        values = [api.get(f"{where}/return_value", map_index=e["map_index"], deserialize="true")["value"]
+                  for e in sorted(entries, key=lambda e: e["map_index"])]
+        if values:  # none: every publish skipped in that run (e.g. nothing new in a drop)
+            return [json.loads(v) if isinstance(v, str) else v for v in values], candidate
+    return [], None
 
 
 def run_demo() -> int:
@@ -275,6 +280,7 @@ def run_demo() -> int:
 
     svc = services.start(STATE)
     os.environ["DEMO_SITE_URL"] = svc["demo_site"]["url"]  # pool names follow the hosts Airflow will see
+    os.environ["DEMO_CATALOG_URL"] = svc["ckan"]["url"]
     sources, errors = load_all(REPO / "include" / "sources")
     for err in errors:
         say(f"invalid config: {err}")
@@ -320,15 +326,16 @@ def run_demo() -> int:
         state = states.get(dag_id, "still running")
         print(f"\n  {dag_id}  [{state}]  {base}/dags/{dag_id}/runs/{run_id}")
         if state == "success":
-            result, by_run = published_result(api, dag_id, run_id)
-            if result is None:
+            results, by_run = published_results(api, dag_id, run_id)
+            if not results:
                 print("    nothing new to publish")
                 continue
             if by_run != run_id:  # unpausing also queued a scheduled run, which took the drop's files first
                 print(f"    nothing new in this run; published by {base}/dags/{dag_id}/runs/{by_run}")
-            approved = f", approved by {result['approved_by']}" if result.get("approved_by") else ""
-            print(f"    published: {result['url']}  ({result['rows']} rows, {len(result['resources'])} resources"
-                  f"{approved})")
+            for result in results:
+                approved = f", approved by {result['approved_by']}" if result.get("approved_by") else ""
+                print(f"    published: {result['url']}  ({result['rows']} rows, {len(result['resources'])} "
+                      f"resources{approved})")
         elif state == "failed":
             print(f"    {failure_reason(api, dag_id, run_id)}")
             if dag_id == EXPECTED_TO_FAIL:

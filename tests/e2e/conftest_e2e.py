@@ -2,7 +2,7 @@
 
 dag.test() parks an approval task in ``awaiting_input`` and polls the database.
 A background thread plays the approver: it waits for that state, then answers
-through Airflow's public endpoint ``PATCH .../taskInstances/approve/-1/hitlDetails``,
+through Airflow's public endpoint ``PATCH .../taskInstances/dataset.approve/<i>/hitlDetails``,
 served in-process by FastAPI's TestClient with a token of the approver's own
 user, so Airflow's rule that only assigned users may answer is exercised too.
 """
@@ -52,6 +52,7 @@ def airflow_portal(services, airflow_db, monkeypatch_module):
     monkeypatch_module.setenv("AIRFLOW_CONN_GDC_PORTAL", json.dumps(
         {"conn_type": "http", "host": ckan["url"], "password": ckan["token"]}))
     monkeypatch_module.setenv("DEMO_SITE_URL", services["demo_site"]["url"])
+    monkeypatch_module.setenv("DEMO_CATALOG_URL", ckan["url"])
     return ckanapi.RemoteCKAN(ckan["url"], apikey=ckan["token"])
 
 
@@ -78,48 +79,71 @@ def _sources(sources_dir: Path | None):
             os.environ["HARVEST_SOURCES_DIR"] = previous
 
 
-class Approver(threading.Thread):
-    """Answers the run's approval task once it waits for input; fails it if answering breaks."""
+APPROVE_TASK = "dataset.approve"  # the mapped task group runs prepare → approve → publish per dataset
 
-    def __init__(self, dag_id: str, user: str, option: str, reason: str = ""):
+
+class Approver(threading.Thread):
+    """Answers each of the run's approval tasks once it waits for input; fails it if answering breaks.
+
+    ``options`` may name a different answer per dataset (by dataset name).
+    """
+
+    def __init__(self, dag_id: str, user: str, option: str, reason: str = "", options: dict[str, str] | None = None):
         super().__init__(daemon=True)
         self.dag_id, self.user, self.option, self.reason = dag_id, user, option, reason
-        self.answered = False
+        self.options = options or {}
+        self.answered: list[str] = []  # dataset names, in the order answered
         self.error: str | None = None
         self.stop = threading.Event()
         self.started_at = time.time()
         # Built here, in the main thread; it also initialises the auth manager that signs our token.
         self.app = create_app()
 
-    def _parked(self) -> TaskInstance | None:
+    def _parked(self) -> list[TaskInstance]:
         with create_session() as session:
-            return (session.query(TaskInstance)
-                    .filter(TaskInstance.dag_id == self.dag_id, TaskInstance.task_id == "approve",
-                            TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
-                            TaskInstance.start_date >= _utc(self.started_at - 5))
-                    .first())
+            tis = (session.query(TaskInstance)
+                   .filter(TaskInstance.dag_id == self.dag_id, TaskInstance.task_id == APPROVE_TASK,
+                           TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
+                           TaskInstance.start_date >= _utc(self.started_at - 5))
+                   .all())
+            for ti in tis:
+                session.expunge(ti)
+            return tis
+
+    def _dataset(self, ti: TaskInstance) -> str:
+        """The dataset an approval asks about: its subject reads "Open <dataset> on the portal?"."""
+        with create_session() as session:
+            detail = session.get(HITLDetail, ti.id)
+            subject = detail.subject if detail is not None else ""
+        return subject.removeprefix("Open ").removesuffix(" on the portal?") or str(ti.map_index)
+
+    def _answer(self, ti: TaskInstance) -> None:
+        name = self._dataset(ti)
+        option = self.options.get(name, self.option)
+        token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=self.user, role="user"))
+        with TestClient(self.app) as client:
+            response = client.patch(
+                f"/api/v2/dags/{self.dag_id}/dagRuns/{ti.run_id}/taskInstances/{APPROVE_TASK}/{ti.map_index}"
+                "/hitlDetails",
+                json={"chosen_options": [option], "params_input": {"reason": self.reason}},
+                headers={"Authorization": f"Bearer {token}"})
+        if response.status_code != 200:
+            raise RuntimeError(f"answering the approval of {name} failed: {response.status_code} "
+                               f"{response.text[:300]}")
+        self.answered.append(name)
 
     def run(self) -> None:
+        done: set[str] = set()
+        deadline = time.time() + APPROVAL_WAIT
         ti = None
         try:
-            deadline = time.time() + APPROVAL_WAIT
             while not self.stop.is_set() and time.time() < deadline:
-                ti = self._parked()
-                if ti is not None:
-                    break
+                for ti in self._parked():
+                    if ti.id not in done:
+                        time.sleep(1)  # answering the instant it parks races the runner (platform notes)
+                        self._answer(ti)
+                        done.add(ti.id)
                 time.sleep(0.5)
-            if ti is None:
-                return  # no approval was asked in this run
-            time.sleep(1)  # answering the instant it parks races the runner (platform notes)
-            token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=self.user, role="user"))
-            with TestClient(self.app) as client:
-                response = client.patch(
-                    f"/api/v2/dags/{self.dag_id}/dagRuns/{ti.run_id}/taskInstances/approve/-1/hitlDetails",
-                    json={"chosen_options": [self.option], "params_input": {"reason": self.reason}},
-                    headers={"Authorization": f"Bearer {token}"})
-            if response.status_code != 200:
-                raise RuntimeError(f"answering the approval failed: {response.status_code} {response.text[:300]}")
-            self.answered = True
         except Exception as exc:  # noqa: BLE001 - recorded, and the safety valve below unblocks dag.test()
             self.error = f"{type(exc).__name__}: {exc}"
             if ti is not None:
@@ -135,11 +159,11 @@ def _utc(ts: float):
 
 
 def run_dag(bag: DagBag, dag_id: str, *, approve_as: str | None = None, reject_as: str | None = None,
-            reason: str = ""):
+            reason: str = "", options: dict[str, str] | None = None):
     """dag.test() with an approver answering if the run asks. Returns (dag_run, approver or None)."""
     approver = None
     if approve_as or reject_as:
-        approver = Approver(dag_id, approve_as or reject_as, "Approve" if approve_as else "Reject", reason)
+        approver = Approver(dag_id, approve_as or reject_as, "Approve" if approve_as else "Reject", reason, options)
         approver.start()
     try:
         with _sources(bag.harvest_sources_dir):
@@ -153,19 +177,24 @@ def run_dag(bag: DagBag, dag_id: str, *, approve_as: str | None = None, reject_a
     return run, approver
 
 
-def xcom(run, task_id: str):
-    """A task's return value in a finished run, read from the metadata database."""
+def xcom(run, task_id: str, map_index: int | None = None):
+    """A task's return value in a finished run, read from the metadata database.
+
+    Tasks of the ``dataset`` group are mapped: the first dataset's unless ``map_index`` says otherwise.
+    """
     from airflow.models.xcom import XComModel
 
+    if map_index is None:
+        map_index = 0 if task_id.startswith("dataset.") else -1
     with create_session() as session:
         row = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id,
-                                                 key="return_value", map_indexes=-1)).first()
+                                                 key="return_value", map_indexes=map_index)).first()
         return XComModel.deserialize_value(row) if row else None
 
 
-def approval_answer(run) -> HITLDetail | None:
+def approval_answer(run, map_index: int = 0) -> HITLDetail | None:
     """What the approver answered (the record Airflow's UI shows under Required Actions)."""
-    ti = next(t for t in run.get_task_instances() if t.task_id == "approve")
+    ti = next(t for t in run.get_task_instances() if t.task_id == APPROVE_TASK and t.map_index == map_index)
     with create_session() as session:
         detail = session.get(HITLDetail, ti.id)
         if detail is not None:

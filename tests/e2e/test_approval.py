@@ -85,7 +85,7 @@ def test_create_then_approve_opens_the_dataset(dags, airflow_portal):
     pkg = airflow_portal.action.package_show(id="appr-create")
     assert (pkg["private"], pkg["allow_harvest"]) == (False, "True")
     assert {r["format"] for r in pkg["resources"]} == {"CSV", "Parquet"}
-    assert xcom(run, "publish")["approved_by"] == "pcd-approver"
+    assert xcom(run, "dataset.publish")["approved_by"] == "pcd-approver"
 
 
 def test_reject_keeps_it_private_and_records_why(dags, airflow_portal):
@@ -93,7 +93,7 @@ def test_reject_keeps_it_private_and_records_why(dags, airflow_portal):
     run, approver = run_dag(bag, "appr-reject", reject_as="pcd-approver", reason="ตัวเลขยังไม่ได้ตรวจทาน")
     states = task_states(run)
     assert approver.answered
-    assert states[("approve", -1)] == "success" and states[("publish", -1)] == "skipped", states
+    assert states[("dataset.approve", 0)] == "success" and states[("dataset.publish", 0)] == "skipped", states
     pkg = airflow_portal.action.package_show(id="appr-reject")
     assert (pkg["private"], pkg["allow_harvest"]) == (True, "False")  # staged, never opened
     # The run keeps the answer, who gave it and why (shown in the UI's Required Actions).
@@ -112,12 +112,12 @@ def test_schema_change_asks_again_and_plain_update_does_not(dags, airflow_portal
     ids = {r["id"] for r in airflow_portal.action.package_show(id="appr-schema")["resources"]}
 
     same, _ = run_dag(bag, "appr-schema")  # same columns: direct
-    assert task_states(same)[("approve", -1)] == "skipped" and same.state == "success"
+    assert task_states(same)[("dataset.approve", 0)] == "skipped" and same.state == "success"
 
     (site / "appr-schema.csv").write_text(CSV_V2, encoding="utf-8")
     changed, approver = run_dag(bag, "appr-schema", approve_as="pcd-approver")
     assert approver.answered and changed.state == "success", task_states(changed)
-    plan = xcom(changed, "prepare")
+    plan = xcom(changed, "dataset.prepare")
     assert plan["reasons"] == ["table schema changed: appr-schema: columns added: หมายเหตุสถานี"]
     pkg = airflow_portal.action.package_show(id="appr-schema")
     assert {r["id"] for r in pkg["resources"]} == ids  # replaced in place
@@ -129,7 +129,7 @@ def test_config_can_ask_approval_for_every_update(dags, airflow_portal):
     run_dag(every, "appr-every", approve_as="pcd-approver")
     again, approver = run_dag(every, "appr-every", approve_as="pcd-approver")
     assert approver.answered and again.state == "success"
-    plan = xcom(again, "prepare")
+    plan = xcom(again, "dataset.prepare")
     assert plan["reasons"] == ["the source's config asks for approval of every update"]
 
 

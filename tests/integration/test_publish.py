@@ -58,14 +58,15 @@ def source_copy(tmp_path: Path, new_id: str, agency: str = "pcd") -> Path:
 
 def test_run_stages_for_approval_then_opens_then_updates_in_place(env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "pcd-pm25-publish-test"))
-    staged = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
+    [staged] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings).datasets
+    assert staged.name == "pcd-pm25-publish-test"
     assert staged.awaiting_approval == ["new dataset"] and staged.published is None
     pkg = ckan.action.package_show(id="pcd-pm25-publish-test")
     assert (pkg["private"], pkg["allow_harvest"]) == (True, "False")  # staged for the approver to preview
     assert len(pkg["resources"]) == 2
 
-    first = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings,
-                       approved_by="pcd-approver")
+    [first] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings,
+                         approved_by="pcd-approver").datasets
     assert first.published["approved_by"] == "pcd-approver" and first.published["rows"] == 480
     pkg = ckan.action.package_show(id="pcd-pm25-publish-test")
     assert (pkg["private"], pkg["allow_harvest"]) == (False, "True")
@@ -79,7 +80,7 @@ def test_run_stages_for_approval_then_opens_then_updates_in_place(env, tmp_path,
     assert [f["name"] for f in json.loads(csv["harvest_schema"])["fields"]][0] == "วันที่"
 
     # Approved and unchanged: the next run publishes directly, in place.
-    second = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
+    [second] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings).datasets
     assert second.awaiting_approval is None and second.published["created"] is False
     assert {r["id"] for r in second.published["resources"]} == {r["id"] for r in pkg["resources"]}
     assert len(ckan.action.package_show(id="pcd-pm25-publish-test")["resources"]) == 2
@@ -101,7 +102,7 @@ def test_a_half_made_dataset_from_a_crashed_run_is_finished(env, tmp_path, porta
     from harvesters.gdc.mapping import dataset_fields
 
     ckan.action.package_create(**{**dataset_fields(loaded.config, []), "private": True})
-    report = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
+    [report] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings).datasets
     assert report.awaiting_approval == ['dataset not yet approved (private or allow_harvest is not "True")']
     pkg = ckan.action.package_show(id="pcd-pm25-crashed")
     assert pkg["private"] is True and len(pkg["resources"]) == 2
@@ -116,6 +117,20 @@ def test_a_trashed_url_is_refused_before_anything_is_sent(env, tmp_path, portal_
     with pytest.raises(FinalError, match=r"name \(URL\): 'pcd-pm25-trashed' is in the portal's trash"):
         run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
     assert ckan.action.package_show(id="pcd-pm25-trashed")["resources"] == []
+
+
+def test_another_agencys_dataset_is_never_taken_over(env, tmp_path, portal_settings, ckan):
+    loaded = load_source(source_copy(tmp_path, "pcd-pm25-taken"))
+    from harvesters.gdc.mapping import dataset_fields
+    from harvesters.publishing import withdraw
+
+    ckan.action.package_create(**{**dataset_fields(loaded.config, []), "owner_org": "gistda"})
+    with pytest.raises(FinalError, match=r"'pcd-pm25-taken' already belongs to organization 'gistda'"):
+        run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
+    with pytest.raises(FinalError, match="belongs to organization 'gistda', not to this source's 'pcd'"):
+        withdraw(Portal(portal_settings), "pcd-pm25-taken", "ไม่ใช่ของเรา", agency="pcd")
+    pkg = ckan.action.package_show(id="pcd-pm25-taken")
+    assert pkg["organization"]["name"] == "gistda" and pkg["resources"] == [] and pkg["private"] is False
 
 
 def test_a_bad_config_is_a_clear_local_error_and_nothing_is_sent(env, tmp_path, portal_settings, ckan):
@@ -161,10 +176,11 @@ def test_dry_run_prints_the_plan_and_pushes_nothing(env, tmp_path, ckan):
         capture_output=True, text=True, env={**os.environ, "HARVEST_PORTAL_URL": ""}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["plan"]["dataset"]["name"] == "pcd-pm25-dry-run"
-    assert report["plan"]["dataset"]["tag_string"] == "คุณภาพอากาศ,ฝุ่นละออง,PM2.5"
-    assert [r["format"] for r in report["plan"]["resources"]] == ["CSV", "Parquet"]
+    [dataset] = report["datasets"]
+    assert dataset["plan"]["dataset"]["name"] == "pcd-pm25-dry-run"
+    assert dataset["plan"]["dataset"]["tag_string"] == "คุณภาพอากาศ,ฝุ่นละออง,PM2.5"
+    assert [r["format"] for r in dataset["plan"]["resources"]] == ["CSV", "Parquet"]
     assert report["validation"][0]["outcome"] == "passed"
-    assert report["published"] is None
+    assert dataset["published"] is None and dataset["prepared"] is None
     with pytest.raises(ckanapi.NotFound):
         ckan.action.package_show(id="pcd-pm25-dry-run")

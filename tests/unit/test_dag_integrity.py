@@ -28,25 +28,33 @@ def test_every_source_renders_a_dag_with_policy(monkeypatch):
     bag = load_dagbag(monkeypatch, SOURCES)
     assert bag.import_errors == {}
     ids = {p.stem for p in discover(SOURCES)}
-    assert len(bag.dags) == len(ids) == 9  # 3 http sources + one demo source per other kind
+    assert len(bag.dags) == len(ids) == 10  # 3 http sources + one demo source per other kind
     for dag in bag.dags.values():
         assert "harvest" in dag.tags and any(t.startswith("agency:") for t in dag.tags), dag.dag_id
         assert dag.default_args["retries"] >= 2, dag.dag_id
         assert dag.doc_md and "harvest run" in dag.doc_md
         assert dag.max_active_runs == 1
         tasks = {t.task_id: t for t in dag.tasks}
-        assert set(tasks) == {"gather", "fetch", "convert", "validate", "prepare", "needs_approval", "approve",
-                              "publish"}
-        # Files fan out with dynamic task mapping.
-        assert {t.task_id for t in dag.tasks if t.is_mapped} == {"fetch", "convert", "validate"}
-        # prepare → branch → (approve →) publish; publish also runs when approval is not needed.
-        assert tasks["needs_approval"].upstream_task_ids == {"prepare"}
-        assert tasks["approve"].upstream_task_ids == {"needs_approval"}
-        assert {"approve", "needs_approval", "prepare", "validate"} <= tasks["publish"].upstream_task_ids
-        assert tasks["publish"].trigger_rule == "none_failed_min_one_success"
+        assert set(tasks) == {"gather", "file.fetch", "file.convert", "file.validate", "datasets",
+                              "dataset.prepare", "dataset.approve", "dataset.publish"}
+        # Files fan out in a mapped task group (a failed file stops only its own tasks), and so do the
+        # portal datasets the source feeds.
+        for group_id in ("file", "dataset"):
+            assert type(dag.task_group_dict[group_id]).__name__ == "MappedTaskGroup"
+        assert tasks["file.convert"].upstream_task_ids == {"file.fetch"}
+        assert tasks["file.validate"].upstream_task_ids == {"file.convert"}
+        assert tasks["datasets"].upstream_task_ids == {"gather"}
+        # prepare waits for every file, even failed ones (a failure holds back its own dataset only)…
+        assert tasks["dataset.prepare"].upstream_task_ids == {"file.validate", "datasets"}
+        assert tasks["dataset.prepare"].trigger_rule == "all_done"
+        # …then (approve →) publish; publish also runs when the approval skips itself.
+        assert tasks["dataset.approve"].upstream_task_ids == {"dataset.prepare"}
+        assert {"dataset.approve", "dataset.prepare"} <= tasks["dataset.publish"].upstream_task_ids
+        assert tasks["dataset.publish"].trigger_rule == "none_failed"
         # The approval is addressed to the agency's approver.
-        assert tasks["approve"].assigned_users == [{"id": f"{dag.dag_id.split('-')[0]}-approver",
-                                                    "name": tasks["approve"].assigned_users[0]["name"]}]
+        approve = tasks["dataset.approve"]
+        assert approve.assigned_users == [{"id": f"{dag.dag_id.split('-')[0]}-approver",
+                                           "name": approve.assigned_users[0]["name"]}]
 
 
 def test_broken_config_shows_as_its_own_failing_dag(monkeypatch, tmp_path):

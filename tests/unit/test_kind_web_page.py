@@ -90,6 +90,18 @@ def test_gathers_linked_files_across_next_pages(site, ctx):
     assert src.hosts() == {site.removeprefix("http://")}
 
 
+def test_each_file_dataset_gives_every_file_its_own_dataset(site, ctx):
+    src = source(f"{site}/reports/index.html", links={"selector": "#files", "file_types": ["csv"]},
+                 next_page={"text": "หน้าถัดไป"}, each_file_dataset=True)
+    files = src.gather(ctx)
+    targets = [f.dataset for f in files]
+    assert [t.name for t in targets] == ["pcd-reports-2568-01", "pcd-reports-pm25-2568-02", "pcd-reports-pm25-2568-03"]
+    assert targets[0].title == "ค่าฝุ่น PM2.5 รายวัน มกราคม 2568"  # the link text
+    assert targets[0].origin == files[0].url
+    # Without the option, every file is a resource of the source's one dataset.
+    assert all(f.dataset is None for f in source(f"{site}/reports/index.html", links={"selector": "#files"}).gather(ctx))
+
+
 def test_max_pages_stops_the_walk(site, ctx):
     src = source(f"{site}/reports/index.html", links={"selector": "#files", "file_types": ["csv"]},
                  next_page={"text": "หน้าถัดไป"}, max_pages=2)
