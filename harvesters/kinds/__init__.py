@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from .ckan_catalog import CkanCatalogSource
 from .folder_drop import FolderDropSource
 from .html_table import HtmlTableSource
 from .http import HttpSource
@@ -23,7 +24,7 @@ from .sftp_drop import SftpDropSource
 from .web_page import WebPageSource
 
 SOURCE_KINDS = (HttpSource, WebPageSource, HtmlTableSource, JsonApiSource, S3DropSource, SftpDropSource,
-                FolderDropSource)
+                FolderDropSource, CkanCatalogSource)
 
 DEFAULT_POOL_SLOTS = 2  # concurrent requests per host: polite to agency servers
 

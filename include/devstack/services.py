@@ -596,6 +596,7 @@ def start_ckan(state: Path, prev: dict, deps: dict) -> dict:
     token = ckan_token(state, ini, log)
     info = {"url": url(port), "port": port, "token": token, "sysadmin": SYSADMIN, "ini": str(ini)}
     ckan_ensure_orgs(info, log)
+    seed_agency_catalog(info, log)
     return info
 
 
@@ -666,6 +667,23 @@ def ckan_ensure_orgs(info: dict, log: Path) -> None:
             raise StartError(f"ckan: organization_create {org['name']} failed: {res.get('error')}; see {log}")
 
 
+AGENCY_CATALOG_ORG = "gistda-catalog"  # the demo agency's own GD Catalog (include/sources/gistda/catalog.yaml)
+
+
+def seed_agency_catalog(info: dict, log: Path) -> None:
+    """The demo agency catalog the ckan_catalog kind harvests: an organization of this same CKAN.
+
+    Seeded by include/demo/agency_catalog.py (it needs ckanapi, so it runs in the project venv); idempotent.
+    """
+    python = LOCAL / "venv" / "bin" / "python"
+    if not python.exists():
+        raise StartError(f"ckan: no project venv at {python} to seed the demo agency catalog; run bin/setup")
+    run([str(python), str(REPO / "include" / "demo" / "agency_catalog.py"), "--url", info["url"],
+         "--org", AGENCY_CATALOG_ORG], "ckan: seeding the demo agency catalog", log,
+        env={"HARVEST_PORTAL_TOKEN": info["token"]})  # not on the command line, where ps shows it
+    info["catalog_org"] = AGENCY_CATALOG_ORG
+
+
 # --------------------------------------------------------------------------- start / stop
 
 def wanted_services(only) -> list[str]:
@@ -719,6 +737,8 @@ def write_outputs(state: Path, info: dict) -> None:
         "HARVEST_PORTAL_URL": info.get("ckan", {}).get("url"),
         "HARVEST_PORTAL_TOKEN": info.get("ckan", {}).get("token"),
         "DEMO_SITE_URL": info.get("demo_site", {}).get("url"),
+        # The demo agency's own catalog is an organization of the local CKAN (see seed_agency_catalog).
+        "DEMO_CATALOG_URL": info.get("ckan", {}).get("url"),
         "HARVEST_S3_ENDPOINT": info.get("s3", {}).get("endpoint"),
         "HARVEST_S3_ACCESS_KEY": info.get("s3", {}).get("access_key"),
         "HARVEST_S3_SECRET_KEY": info.get("s3", {}).get("secret_key"),

@@ -63,7 +63,7 @@ def test_pm25_source_publishes_after_approval_then_updates_directly(dagbag, airf
     rerun, _ = run_dag(dagbag, "pcd-pm25-hourly")
     states = task_states(rerun)
     assert rerun.state == "success", states
-    assert states[("approve", -1)] == "skipped" and states[("publish", -1)] == "success"
+    assert states[("dataset.approve", 0)] == "skipped" and states[("dataset.publish", 0)] == "success"
     again = airflow_portal.action.package_show(id="pcd-pm25-hourly")
     assert {r["id"] for r in again["resources"]} == ids_before and len(again["resources"]) == 2
     assert again["private"] is False and again["allow_harvest"] == "True"
@@ -85,7 +85,37 @@ def test_failing_suite_blocks_the_publish(dagbag, airflow_portal):
     run, _ = run_dag(dagbag, "ddc-respiratory-patients")
     assert run.state == "failed"
     states = task_states(run)
-    assert states[("validate", 0)] == "failed", states
-    assert states[("publish", -1)] == "upstream_failed", states
+    assert states[("file.validate", 0)] == "failed", states
+    # prepare still runs (so other datasets of a source would go on) and holds this one back.
+    assert states[("dataset.prepare", 0)] == "failed", states
+    assert [v for (t, _), v in states.items() if t == "dataset.publish"] == ["upstream_failed"], states
     with pytest.raises(ckanapi.NotFound):
         airflow_portal.action.package_show(id="ddc-respiratory-patients")
+
+
+def test_agency_catalog_datasets_are_copied_with_their_metadata_and_converted(dagbag, airflow_portal, services):
+    """ckan_catalog: GISTDA's own catalog (organization gistda-catalog of the local CKAN) → central datasets."""
+    run, approver = run_dag(dagbag, "gistda-catalog", approve_as="gistda-approver")
+    assert run.state == "success", task_states(run)
+    names = ["ogd-gistda-catalog-hotspot-stats", "ogd-gistda-catalog-hotspots-daily"]
+    assert sorted(approver.answered) == names  # one approval per new dataset
+
+    for name in names:
+        copy = airflow_portal.action.package_show(id=name)
+        origin = airflow_portal.action.package_show(id=name.removeprefix("ogd-"))
+        assert copy["organization"]["name"] == "gistda" and origin["organization"]["name"] == "gistda-catalog"
+        assert (copy["private"], copy["allow_harvest"]) == (False, "True")
+        # The agency's own metadata, not the config's defaults.
+        for field in ("title", "notes", "maintainer_email", "update_frequency_unit", "unit_of_measure"):
+            assert copy[field] == origin[field], field
+        assert sorted(t["name"] for t in copy["tags"]) == sorted(t["name"] for t in origin["tags"])
+        # XLSX/HTML in, CSV and Parquet out (3 stars); the agency's PDFs stay behind.
+        assert {r["format"] for r in origin["resources"]} >= {"PDF"}
+        assert sorted(r["format"] for r in copy["resources"]) == ["CSV", "Parquet"]
+        csv = next(r for r in copy["resources"] if r["format"] == "CSV")
+        assert csv["harvest_source_url"] in {r["url"] for r in origin["resources"]}
+        assert csv["harvest_stars"].endswith("->3")
+
+    stats = airflow_portal.action.package_show(id="ogd-gistda-catalog-hotspots-daily")
+    rows = next(r for r in stats["resources"] if r["format"] == "CSV")["harvest_rows"]
+    assert rows == "238"  # the merged-header XLSX, as the web-page source reads it

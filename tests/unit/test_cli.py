@@ -15,7 +15,7 @@ SOURCES = REPO_ROOT / "include" / "sources"
 
 def test_sources_validate_passes_on_the_demo_sources(capsys):
     assert main(["sources", "validate"]) == 0
-    assert "9 valid, 0 invalid" in capsys.readouterr().err
+    assert "10 valid, 0 invalid" in capsys.readouterr().err
 
 
 def test_sources_validate_prints_file_field_message(tmp_path, capsys):
@@ -29,7 +29,7 @@ def test_sources_validate_prints_file_field_message(tmp_path, capsys):
     lines = out.out.strip().splitlines()
     assert f"{bad}: foo: unknown setting" in out.out
     assert any(line.startswith(f"{bad}: metadata.geo_coverage (ขอบเขตเชิงภูมิศาสตร์หรือเชิงพื้นที่): ") for line in lines)
-    assert "8 valid, 1 invalid" in out.err
+    assert "9 valid, 1 invalid" in out.err
     # Naming only the good files checks only those.
     assert main(["sources", "validate", str(sources / "pcd")]) == 0
 

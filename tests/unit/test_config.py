@@ -36,7 +36,7 @@ def test_demo_sources_load_with_agency_defaults_merged():
     assert errors == []
     by_id = {s.config.id: s.config for s in loaded}
     assert {"pcd-pm25-hourly", "gistda-hotspots", "ddc-respiratory-patients"} <= set(by_id)
-    assert len(by_id) == 9  # the 3 http sources + one demo source per other kind
+    assert len(by_id) == 10  # the 3 http sources + one demo source per other kind
     pm25 = by_id["pcd-pm25-hourly"]
     # From pcd/_agency.yaml, merged beneath the source file:
     assert pm25.agency == "pcd"
@@ -108,7 +108,7 @@ def test_broken_file_does_not_hide_the_others(sources):
     loaded, errors = load_all(sources)
     ids = sorted(s.config.id for s in loaded)
     assert "pcd-pm25-hourly" not in ids and {"ddc-respiratory-patients", "gistda-hotspots"} <= set(ids)
-    assert len(ids) == 8
+    assert len(ids) == 9
     messages = sorted(str(e) for e in errors)
     assert any("pm25-hourly.yaml" in m and "line 1" in m for m in messages), messages
     assert any("respiratory-patients" in m and "already used" in m for m in messages), messages
