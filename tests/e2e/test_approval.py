@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from conftest_e2e import approval_answer, load_dags, run_dag, task_states, xcom
 from harvesters.settings import REPO_ROOT
+from tests.loopback import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
@@ -30,11 +30,8 @@ def agency_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a: None
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(handler) as url:
+        yield root, url
 
 
 def make_sources(tmp: Path, site_url: str, ids: list[str], every_update: bool = False) -> Path:

@@ -7,8 +7,6 @@ import json
 import logging
 import re
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -23,6 +21,8 @@ from harvesters.kinds.base import ConnectionInfo, HarvestContext
 from harvesters.kinds.ckan_catalog import CkanCatalogSource
 from harvesters.kinds.common import KEY_RE, dataset_slug
 from harvesters.settings import REPO_ROOT, Settings
+from tests import loopback
+from tests.loopback import serve
 
 TOKEN = "ckan-api-token-123"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,69}$")
@@ -74,7 +74,7 @@ SITES: dict[str, list[dict]] = {
 }
 
 
-class Catalog(BaseHTTPRequestHandler):
+class Catalog(loopback.Handler):
     seen: ClassVar[list[dict]] = []
 
     def do_GET(self):
@@ -104,24 +104,11 @@ class Catalog(BaseHTTPRequestHandler):
         body = {"success": True, "result": {"count": len(found), "results": found[start:start + rows]}}
         self.reply(200, json.dumps(body, ensure_ascii=False).encode())
 
-    def reply(self, status, body, ctype="application/json"):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture(scope="module")
 def catalog():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Catalog)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(Catalog) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,12 +14,14 @@ from harvesters.errors import FinalError
 from harvesters.kinds.base import ConnectionInfo, HarvestContext
 from harvesters.kinds.json_api import JsonApiSource
 from harvesters.settings import Settings
+from tests import loopback
+from tests.loopback import serve
 
 RECORDS = [{"id": i, "จังหวัด": f"จังหวัด {i}", "pm25": 10.5 + i} for i in range(23)]
 TOKEN = "s3cr3t-token"
 
 
-class Api(BaseHTTPRequestHandler):
+class Api(loopback.Handler):
     seen: list[dict] = []
 
     def do_GET(self):  # noqa: N802
@@ -51,28 +51,14 @@ class Api(BaseHTTPRequestHandler):
         more = start + size < len(RECORDS)
         nxt = f"{parts.path}?page={start // size + 2}&per_page={size}" if more else None
         body = {"result": {"records": batch}, "links": {"next": nxt}}
-        self.reply(200, json.dumps(body, ensure_ascii=False).encode(), link=nxt if parts.path == "/linked" else None)
-
-    def reply(self, status, body, ctype="application/json", link=None):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        if link:
-            self.send_header("Link", f'<{link}>; rel="next"')
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        link = {"Link": f'<{nxt}>; rel="next"'} if nxt and parts.path == "/linked" else None
+        self.reply(200, json.dumps(body, ensure_ascii=False).encode(), headers=link)
 
 
 @pytest.fixture(scope="module")
 def api():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(Api) as url:
+        yield url
 
 
 CONNECTIONS = {

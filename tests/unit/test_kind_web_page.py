@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from urllib.parse import quote
 
 import pytest
@@ -15,6 +14,7 @@ from harvesters.errors import FinalError
 from harvesters.kinds.base import HarvestContext
 from harvesters.kinds.web_page import WebPageSource
 from harvesters.settings import Settings
+from tests.loopback import serve
 
 THAI_FILE = "ค่าฝุ่นรายวัน_2568-01.csv"
 
@@ -57,11 +57,8 @@ def site(tmp_path_factory):
         def log_message(self, *args):
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(partial(Quiet, directory=str(root))) as url:
+        yield url
 
 
 @pytest.fixture()

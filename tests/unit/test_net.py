@@ -1,13 +1,13 @@
 """The polite HTTP client against a real loopback server: retries, final errors, User-Agent."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from harvesters import net
 from harvesters.errors import FinalError, RetryableError
 from harvesters.settings import Settings
+from tests.loopback import serve
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -32,11 +32,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(Handler) as url:
+        yield url
 
 
 @pytest.fixture()
