@@ -39,11 +39,13 @@ def _doc(loaded: LoadedSource) -> str:
     where = "\n".join(f"- `{key}`: {value}" for key, value in settings.items())
     suite = f"`expectations/{cfg.validation.suite}.json` (on failure: **{cfg.validation.on_failure}**)" \
         if cfg.validation else "none"
+    datasets = "several: one per file or remote dataset (each run's `dataset` tasks name them)" \
+        if cfg.source.several_datasets() else f"`{cfg.dataset_name}`"
     return (
         f"### {cfg.metadata.title}\n\n{cfg.description or cfg.metadata.notes}\n\n"
         f"| | |\n|---|---|\n| Source id | `{cfg.id}` |\n| Agency (portal organization) | `{cfg.agency}` |\n"
         f"| Kind | `{cfg.source.kind}` |\n| Schedule | `{cfg.schedule}` |\n| Expectation suite | {suite} |\n"
-        f"| Portal dataset | `{cfg.dataset_name}` |\n| Config file | `{loaded.path}` |\n\n"
+        f"| Portal dataset | {datasets} |\n| Config file | `{loaded.path}` |\n\n"
         f"**Source settings**\n\n{where}\n\nPreview without Airflow: `harvest run {cfg.id} --dry-run`"
     )
 

@@ -1,7 +1,8 @@
 """Airflow UI links to the portal: each harvest DAG links to its dataset, the nav bar to the portal.
 
-A DAG's id is its source id, which is also the dataset's URL name on the portal,
-so the link needs no lookup. The portal address is the `gdc_portal` connection's
+A DAG's id is its source id, which is also the dataset's URL name on the portal
+unless the config sets ``dataset:`` or the source feeds several datasets (then
+the link finds nothing; each run's publish results and the DAG's docs name them). The portal address is the `gdc_portal` connection's
 host (from AIRFLOW_CONN_GDC_PORTAL) or HARVEST_PORTAL_URL, read when the plugin loads.
 """
 

@@ -96,6 +96,10 @@ class SourceKind(BaseModel):
     def hosts(self) -> set[str]:
         return set()
 
+    def several_datasets(self) -> bool:
+        """Does gather give files datasets of their own (``RemoteFile.dataset``)? For docs and UI text."""
+        return False
+
     def pool_key(self) -> str | None:
         """What per-host concurrency limits group this source by: its one host, else None.
 

@@ -121,6 +121,9 @@ class CkanCatalogSource(WebRequests):
     def hosts(self) -> set[str]:
         return {urlsplit(self.url).netloc}
 
+    def several_datasets(self) -> bool:
+        return True
+
     # ------------------------------------------------------------------ gather
 
     def _auth(self, ctx: HarvestContext) -> dict[str, str]:

@@ -103,6 +103,9 @@ class WebPageSource(WebPageKind):
                                                        "<id>-<file key>, titled by its link text) instead of "
                                                        "a resource of the source's one dataset")
 
+    def several_datasets(self) -> bool:
+        return self.each_file_dataset
+
     # ------------------------------------------------------------------ gather
 
     def _page(self, url: str, ctx: HarvestContext):

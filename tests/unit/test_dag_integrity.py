@@ -55,6 +55,9 @@ def test_every_source_renders_a_dag_with_policy(monkeypatch):
         approve = tasks["dataset.approve"]
         assert approve.assigned_users == [{"id": f"{dag.dag_id.split('-')[0]}-approver",
                                            "name": approve.assigned_users[0]["name"]}]
+    # The docs name the portal dataset, or say the source feeds several.
+    assert "| Portal dataset | `pcd-pm25-hourly` |" in bag.dags["pcd-pm25-hourly"].doc_md
+    assert "| Portal dataset | several: one per file or remote dataset" in bag.dags["gistda-catalog"].doc_md
 
 
 def test_broken_config_shows_as_its_own_failing_dag(monkeypatch, tmp_path):
