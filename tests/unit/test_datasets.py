@@ -1,5 +1,7 @@
 """One source, several portal datasets: grouping files, each dataset's config, holding back a broken one."""
 
+import shutil
+
 import pytest
 
 from harvesters import datasets
@@ -98,3 +100,49 @@ def test_dataset_slugs_fit_the_portal():
     long = dataset_slug("a" * 50, "b" * 40)
     assert len(long) == 70 and long != dataset_slug("a" * 50, "b" * 39 + "c")
     assert dataset_slug("Agency", "ข้อมูล 2568") == "agency-2568"
+
+
+def test_harvest_run_holds_back_only_the_dataset_whose_file_was_refused(tmp_path, monkeypatch):
+    """`harvest run --dry-run` of a source with one dataset per file: the refused file's dataset says why."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler
+
+    from harvesters.runner import run_source
+    from harvesters.settings import Settings
+    from tests.loopback import serve
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "reports.html").write_text('<meta charset="utf-8"><div id="r"><a href="north.csv">ภาคเหนือ</a>'
+                                       '<a href="broken.csv">ไฟล์เสีย</a></div>', encoding="utf-8")
+    (site / "north.csv").write_text("จังหวัด,จำนวน\nเชียงใหม่,12\n", encoding="utf-8")
+    (site / "broken.csv").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
+    with serve(handler) as url:
+        source = tmp_path / "sources" / "pcd" / "reports.yaml"
+        source.parent.mkdir(parents=True)
+        shutil.copy(PM25.parent / "_agency.yaml", source.parent / "_agency.yaml")
+        source.write_text(f"""
+id: pcd-reports
+source:
+  kind: web_page
+  url: {url}/reports.html
+  links: {{selector: "#r"}}
+  each_file_dataset: true
+metadata:
+  data_type: record
+  title: รายงานสถานี
+  notes: ทดสอบ
+  tags: [ทดสอบ]
+  update_frequency_unit: month
+  geo_coverage: province
+""", encoding="utf-8")
+        report = run_source(load_source(source), dry_run=True, settings=Settings.from_env())
+    north, broken = report.datasets
+    assert (north.name, north.error) == ("pcd-reports-north", None) and north.plan["resources"]
+    assert broken.name == "pcd-reports-broken" and broken.plan is None
+    assert broken.error.startswith("pcd-reports: dataset pcd-reports-broken held back")
+    assert "type mismatch" in broken.error  # the file's own refusal, in the same line
+    assert list(report.failed_files) == ["broken"]
