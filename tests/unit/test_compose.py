@@ -20,7 +20,7 @@ AIRFLOW_SERVICES = [
     "airflow-init", "airflow-apiserver", "airflow-scheduler",
     "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
 ]
-LONG_RUNNING_WITHOUT_HEALTHCHECK_OK = {"airflow-init", "minio-init"}
+LONG_RUNNING_WITHOUT_HEALTHCHECK_OK = {"airflow-init", "minio-init", "demo-catalog"}  # one-shot jobs
 VAR_RE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
 
