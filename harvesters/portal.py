@@ -113,14 +113,49 @@ class Portal:
     def patch_dataset(self, name: str, fields: dict) -> dict:
         return self.call("package_patch", what=name, id=name, **fields)
 
+    def revise_dataset(self, dataset: dict, fields: dict, resources: list[tuple[str, Path, dict[str, str]]]) -> dict:
+        """Replace the files (matched by harvest key, ids kept) and the metadata in ONE package_revise call.
+
+        CKAN applies a revision in one database transaction, so people never see new
+        files beside old metadata, nor half the files replaced: the update lands whole
+        or not at all. New keys are appended as new resources. Returns the dataset.
+        """
+        import json
+        from contextlib import ExitStack
+
+        current = dataset.get("resources", [])
+        data: dict[str, str] = {"match__id": dataset["id"], "update": json.dumps(fields, ensure_ascii=False)}
+        # package_revise merges lists item by item (a shorter list would keep old items), so list fields
+        # are dropped first and set anew; tag_string rebuilds the tags.
+        dropped = [f"-{k}" for k, v in fields.items() if isinstance(v, list)] + (["-tags"] if "tag_string" in fields
+                                                                                 else [])
+        if dropped:
+            data["filter"] = json.dumps(dropped)
+        files: dict[str, tuple[str, Any]] = {}
+        new = []
+        with ExitStack() as stack:
+            for key, file, res_fields in resources:
+                existing = _matching(current, key, res_fields["name"])
+                handle = (file.name, stack.enter_context(file.open("rb")))  # ASCII name: CKAN strips Thai
+                if existing:
+                    data[f"update__resources__{existing['id']}"] = json.dumps(res_fields, ensure_ascii=False)
+                    files[f"update__resources__{existing['id']}__upload"] = handle
+                else:
+                    new.append((res_fields, handle))
+            if new:
+                # Appended at the end, so the k-th new one is index -(len(new) - k).
+                data["update__resources__extend"] = json.dumps([f for f, _ in new], ensure_ascii=False)
+                for k, (_, handle) in enumerate(new):
+                    files[f"update__resources__{k - len(new)}__upload"] = handle
+            result = self.call("package_revise", what=dataset["name"], files=files, **data)
+        return result["package"]
+
     def upsert_resource(self, dataset: dict, key: str, file: Path, fields: dict[str, str]) -> dict:
         """Replace the resource with this key (or, from older runs, this name) in place, or create it.
 
         Resource ids therefore stay stable across runs.
         """
-        resources = dataset.get("resources", [])
-        existing = next((r for r in resources if r.get("harvest_key") == key), None) or \
-            next((r for r in resources if not r.get("harvest_key") and r.get("name") == fields["name"]), None)
+        existing = _matching(dataset.get("resources", []), key, fields["name"])
         what = f"{dataset['name']}/{fields['name']}"
         with file.open("rb") as fh:
             # CKAN strips Thai from stored file names: the upload is named by its ASCII file name.
@@ -128,3 +163,9 @@ class Portal:
             if existing:
                 return self.call("resource_patch", what=what, files=files, id=existing["id"], **fields)
             return self.call("resource_create", what=what, files=files, package_id=dataset["id"], **fields)
+
+
+def _matching(resources: list[dict], key: str, name: str) -> dict | None:
+    """The resource with this harvest key, or (made by an older run, before keys) with this name."""
+    return next((r for r in resources if r.get("harvest_key") == key), None) or \
+        next((r for r in resources if not r.get("harvest_key") and r.get("name") == name), None)

@@ -183,12 +183,17 @@ def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
         dataset = portal.dataset(cfg.dataset_name)
         if dataset is None:
             raise FinalError(f"dataset {plan.dataset} vanished from the portal between prepare and publish")
-        # Staged files are already on the portal (prepare uploaded them); otherwise replace them in place now.
-        resources = [r for r in dataset.get("resources", []) if r.get("harvest_key")] if plan.staged \
-            else _upload(portal, dataset, plans)
         opened = {"private": False, "allow_harvest": "True"} if plan.needs_approval else {}
-        portal.patch_dataset(cfg.dataset_name, {**fields, **opened} if opened else
-                             {**fields, "allow_harvest": dataset.get("allow_harvest", "False")})
+        if plan.staged:
+            # The files are already there, uploaded privately by prepare: opening is one metadata change.
+            resources = [r for r in dataset.get("resources", []) if r.get("harvest_key")]
+            portal.patch_dataset(cfg.dataset_name, {**fields, **opened})
+        else:
+            # An update of a published dataset: files and metadata in one revision, never half of it.
+            keep = opened or {"allow_harvest": dataset.get("allow_harvest", "False")}
+            revised = portal.revise_dataset(dataset, {**fields, **keep}, [(p.key, p.file, p.fields) for p in plans])
+            keys = {p.key for p in plans}
+            resources = [r for r in revised.get("resources", []) if r.get("harvest_key") in keys]
     except HarvestError as exc:
         raise exc.with_context(source=cfg.id, file=plan.dataset)
     rows = sum(t.rows for c in converted for t in c.tables)

@@ -96,6 +96,34 @@ def test_run_stages_for_approval_then_opens_then_updates_in_place(env, tmp_path,
     assert (pkg["state"], pkg["private"], pkg["allow_harvest"]) == ("active", True, "False")
 
 
+def test_an_update_the_portal_refuses_changes_nothing(env, tmp_path, portal_settings, ckan, monkeypatch):
+    """Files and metadata go in one revision: a refused update leaves the published dataset exactly as it was."""
+    from harvesters import publishing
+
+    loaded = load_source(source_copy(tmp_path, "pcd-pm25-atomic"))
+    run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings, approved_by="pcd-approver")
+    before = ckan.action.package_show(id="pcd-pm25-atomic")
+    assert (before["private"], before["allow_harvest"], len(before["resources"])) == (False, "True", 2)
+
+    real = publishing.dataset_fields
+    monkeypatch.setattr(publishing, "dataset_fields",  # what a portal-side schema change would refuse
+                        lambda cfg, converted: {**real(cfg, converted), "geo_coverage": "ดาวอังคาร"})
+    with pytest.raises(PortalRefused, match="geo_coverage"):
+        run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
+    after = ckan.action.package_show(id="pcd-pm25-atomic")
+    fetched = lambda pkg: sorted((r["id"], r["harvest_fetched_at"]) for r in pkg["resources"])  # noqa: E731
+    assert fetched(after) == fetched(before)  # no file of the refused update replaced a published one
+    assert after["metadata_modified"] == before["metadata_modified"]
+
+    monkeypatch.setattr(publishing, "dataset_fields", real)
+    [update] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings).datasets
+    after = ckan.action.package_show(id="pcd-pm25-atomic")
+    assert [r["id"] for r in after["resources"]] == [r["id"] for r in before["resources"]]  # replaced in place
+    assert fetched(after) != fetched(before) and update.published["created"] is False
+    assert sorted(t["name"] for t in after["tags"]) == sorted(t["name"] for t in before["tags"])
+    assert after["objective"] == before["objective"] and after["allow_harvest"] == "True"
+
+
 def test_a_half_made_dataset_from_a_crashed_run_is_finished(env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "pcd-pm25-crashed"))
     # What a run that died right after package_create leaves behind: private, no resources.
