@@ -11,6 +11,7 @@ import pytest
 
 from harvesters.convert import ConversionReport, convert_file
 from harvesters.errors import RefusedFile
+from tests.thai_ids import thai_id
 
 C1_OR_FFFD = re.compile("[\u0080-\u009f\ufffd]")
 
@@ -178,11 +179,7 @@ def test_truncated_workbook_is_corrupt(tmp_path):
 
 
 def test_thai_id_column_is_refused_without_echoing_numbers(tmp_path):
-    def make_id(first12):
-        total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
-        return first12 + str((11 - total % 11) % 10)
-
-    ids = [make_id(f"3100{n:08d}") for n in range(5)]
+    ids = [thai_id(f"3100{n:08d}") for n in range(5)]
     path = tmp_path / "people.csv"
     path.write_text("name,citizen_id\n" + "".join(f"p{i},{v}\n" for i, v in enumerate(ids)), encoding="utf-8")
     err = _refused(path, tmp_path / "out", "pii")

@@ -7,6 +7,7 @@ from harvesters.convert import convert_file
 from harvesters.convert.options import ConvertOptions, TableChoice
 from harvesters.convert.readers import select
 from harvesters.errors import RefusedFile
+from tests.thai_ids import thai_id
 
 PAGE = """<html><head><meta charset="{charset}">
 <style>.sr-only {{ display: none }} .x, #gone {{visibility:hidden}}</style>
@@ -190,10 +191,6 @@ def test_huge_colspan_and_rowspan_together_stay_bounded(tmp_path):
 
 
 def test_thai_ids_in_html_are_pii(tmp_path):
-    def thai_id(first12):
-        total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
-        return first12 + str((11 - total % 11) % 10)
-
     ids = [thai_id(f"5100{n:08d}") for n in range(3)]
     dashed = [f"{v[0]}-{v[1:5]}-{v[5:10]}-{v[10:12]}-{v[12]}" for v in ids]
     body = "".join(f"<tr><td>n{i}</td><td>{v}</td></tr>" for i, v in enumerate(dashed))

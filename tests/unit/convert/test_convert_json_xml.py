@@ -8,11 +8,7 @@ import pytest
 from harvesters.convert import convert_file
 from harvesters.convert.options import ConvertOptions
 from harvesters.errors import RefusedFile
-
-
-def thai_id(first12: str) -> str:
-    total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
-    return first12 + str((11 - total % 11) % 10)
+from tests.thai_ids import thai_id
 
 
 def refused(path, out, reason, **kwargs):

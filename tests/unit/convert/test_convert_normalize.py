@@ -9,6 +9,7 @@ from harvesters.convert.normalize import (
     clean_header, format_number, infer_column, is_null, is_valid_thai_id,
     looks_like_thai_ids, parse_date, parse_number, trim,
 )
+from tests.thai_ids import thai_id
 
 
 @pytest.mark.parametrize("value", [None, "", "   ", "\u00a0", "-", " - ", float("nan")])
@@ -134,13 +135,8 @@ def test_format_number_is_plain(number, text):
     assert format_number(number) == text
 
 
-def _make_id(first12: str) -> str:
-    total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
-    return first12 + str((11 - total % 11) % 10)
-
-
 def test_thai_id_checksum():
-    valid = _make_id("110170012345")
+    valid = thai_id("110170012345")
     assert is_valid_thai_id(valid)
     dashed = f"{valid[0]}-{valid[1:5]}-{valid[5:10]}-{valid[10:12]}-{valid[12]}"
     assert is_valid_thai_id(dashed)
@@ -149,7 +145,7 @@ def test_thai_id_checksum():
 
 
 def test_id_column_detection():
-    ids = [_make_id(f"1101700{n:05d}") for n in range(20)]
+    ids = [thai_id(f"1101700{n:05d}") for n in range(20)]
     assert looks_like_thai_ids(ids + ["-"])
     invalid = [i[:12] + str((int(i[12]) + 1) % 10) for i in ids]
     assert not looks_like_thai_ids(invalid)

@@ -14,6 +14,7 @@ from harvesters.convert.readers import ods, xls
 from harvesters.convert.readers.base import Merge, RawGrid
 from harvesters.convert.readers.blocks import split_sheet
 from harvesters.errors import RefusedFile
+from tests.thai_ids import thai_id
 
 FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "messytables-horror"
 
@@ -151,10 +152,6 @@ def test_truncated_ods_is_corrupt(tmp_path):
 
 
 def test_ods_thai_ids_are_pii(tmp_path):
-    def thai_id(first12):
-        total = sum(int(c) * (13 - i) for i, c in enumerate(first12))
-        return first12 + str((11 - total % 11) % 10)
-
     rows = [row(s("name"), s("cid"))] + [row(s(f"n{i}"), f(thai_id(f"3100{i:08d}"))) for i in range(3)]
     path = write_ods(tmp_path / "p.ods", {"S": rows})
     with pytest.raises(RefusedFile) as info:

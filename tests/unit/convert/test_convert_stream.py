@@ -29,6 +29,7 @@ from harvesters.convert import convert_file, stream
 from harvesters.convert import vector as V
 from harvesters.convert.normalize import format_number, parse_date, parse_number
 from harvesters.errors import RefusedFile
+from tests.thai_ids import thai_id
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / ".." / "shared" / "fixtures"
@@ -238,14 +239,12 @@ def test_odd_values_exotic_digits_big_numbers_ragged_rows(tmp_path, monkeypatch,
 
 
 def test_pii_refused_the_same_way(tmp_path, monkeypatch):
-    def thai_id(rng):
-        digits = [rng.randint(1, 9)] + [rng.randint(0, 9) for _ in range(11)]
-        total = sum(d * (13 - i) for i, d in enumerate(digits))
-        return "".join(map(str, digits)) + str((11 - total % 11) % 10)
+    def random_id(rng):
+        return thai_id(str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(11)))
 
     rng = random.Random(5)
     path = tmp_path / "ids.csv"
-    path.write_text("ชื่อ,เลขประจำตัว\n" + "".join(f"ก{i},{thai_id(rng)}\n" for i in range(200)), encoding="utf-8")
+    path.write_text("ชื่อ,เลขประจำตัว\n" + "".join(f"ก{i},{random_id(rng)}\n" for i in range(200)), encoding="utf-8")
     memory = assert_same(path, tmp_path, monkeypatch, chunk=512)
     assert memory.error and "pii" in memory.error
     assert_same(path, tmp_path / "allowed", monkeypatch, chunk=512, allow_pii=["เลขประจำตัว"])

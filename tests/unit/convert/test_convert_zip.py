@@ -11,6 +11,7 @@ import pytest
 from harvesters.convert import convert_file
 from harvesters.convert.readers import archive
 from harvesters.errors import RefusedFile
+from tests.thai_ids import thai_id
 
 
 def make_zip(path, members, compression=zipfile.ZIP_DEFLATED):
@@ -117,10 +118,6 @@ def test_archive_without_table_members_is_no_table(tmp_path):
 
 
 def test_pii_in_a_member_refuses_the_archive(tmp_path):
-    def thai_id(first12):
-        total = sum(int(d) * (13 - i) for i, d in enumerate(first12))
-        return first12 + str((11 - total % 11) % 10)
-
     ids = [thai_id(f"1234{n:08d}") for n in range(3)]
     path = make_zip(tmp_path / "people.zip", {
         "ok.csv": "a,b\n1,2\n",
