@@ -143,18 +143,14 @@ def test_suite_file_loads(path: Path):
     assert [e.expectation_type for e in suite.expectations] == [e["type"] for e in data["expectations"]]
 
 
-def test_pcd_suite_passes_on_demo(batch_definition):
-    df = pcd_frame()
-    assert df.shape == (480, 6)
-    result = _validate(batch_definition, "pcd_pm25_hourly", df)
-    assert not _raised(result)
-    assert result.success, _failures(result)
-
-
-def test_gistda_suite_passes_on_demo(batch_definition):
-    df = gistda_frame()
-    assert df.shape == (238, 6)
-    result = _validate(batch_definition, "gistda_hotspots", df)
+@pytest.mark.parametrize("suite, frame, shape", [
+    ("pcd_pm25_hourly", pcd_frame, (480, 6)),
+    ("gistda_hotspots", gistda_frame, (238, 6)),
+], ids=["pcd", "gistda"])
+def test_suite_passes_on_demo(batch_definition, suite, frame, shape):
+    df = frame()
+    assert df.shape == shape
+    result = _validate(batch_definition, suite, df)
     assert not _raised(result)
     assert result.success, _failures(result)
 

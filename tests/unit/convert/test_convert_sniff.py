@@ -4,26 +4,20 @@ import io
 import zipfile
 
 import openpyxl
+import pytest
 
 from harvesters.convert.sniff import sniff
 
 
-def test_empty(tmp_path):
-    p = tmp_path / "x.unknown"
-    p.write_bytes(b"")
-    assert sniff(p).kind == "empty"
-
-
-def test_png_named_csv(tmp_path):
-    p = tmp_path / "data.csv"
-    p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    assert sniff(p).kind == "png"
-
-
-def test_pdf(tmp_path):
-    p = tmp_path / "data.xlsx"
-    p.write_bytes(b"%PDF-1.7\n...")
-    assert sniff(p).kind == "pdf"
+@pytest.mark.parametrize("name, content, kind", [
+    ("x.unknown", b"", "empty"),
+    ("data.csv", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "png"),  # a PNG named .csv
+    ("data.xlsx", b"%PDF-1.7\n...", "pdf"),
+], ids=["empty", "png_named_csv", "pdf_named_xlsx"])
+def test_bytes_not_names_decide(tmp_path, name, content, kind):
+    p = tmp_path / name
+    p.write_bytes(content)
+    assert sniff(p).kind == kind
 
 
 def test_xlsx_by_content_even_when_named_xls(tmp_path):

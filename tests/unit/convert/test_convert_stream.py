@@ -332,16 +332,21 @@ def _random_cells(rng: random.Random, count: int) -> list[str]:
     return cells
 
 
+def assert_evidence_matches_normalize(cells: list[str]) -> tuple[dict, list[str]]:
+    """stream._evidence counts what normalize's plain parsers find; returns the evidence and the present cells."""
+    ev = stream._evidence(pa.array(cells))
+    present = [c for c in cells if c != "-"]
+    assert ev["present"] == len(present)
+    assert ev["num"] == sum(parse_number(c) is not None for c in present)
+    assert ev["int"] == sum(isinstance(parse_number(c), int) for c in present)
+    assert ev["date"] == sum(parse_date(c) is not None for c in present)
+    return ev, present
+
+
 def test_evidence_matches_normalize(monkeypatch):
     rng = random.Random(11)
     for _ in range(20):
-        cells = _random_cells(rng, 300)
-        ev = stream._evidence(pa.array(cells))
-        present = [c for c in cells if c != "-"]
-        assert ev["present"] == len(present)
-        assert ev["num"] == sum(parse_number(c) is not None for c in present)
-        assert ev["int"] == sum(isinstance(parse_number(c), int) for c in present)
-        assert ev["date"] == sum(parse_date(c) is not None for c in present)
+        assert_evidence_matches_normalize(_random_cells(rng, 300))
 
 
 def test_date_cast_matches_parse_date():
@@ -404,12 +409,7 @@ def test_evidence_over_distinct_values_matches_normalize():
         pool = _random_cells(rng, 60) + ["1234567890123", "1-2345-67890-12-1", "๑๒๓", "١٢", "-"]
         cells = [rng.choice(pool) for _ in range(3000)]
         assert stream._repeats(pa.array(cells))
-        ev = stream._evidence(pa.array(cells))
-        present = [c for c in cells if c != "-"]
-        assert ev["present"] == len(present)
-        assert ev["num"] == sum(parse_number(c) is not None for c in present)
-        assert ev["int"] == sum(isinstance(parse_number(c), int) for c in present)
-        assert ev["date"] == sum(parse_date(c) is not None for c in present)
+        ev, present = assert_evidence_matches_normalize(cells)
         by_value = [V.python_evidence(c) for c in present]
         assert (ev["id"], ev["id_valid"]) == (sum(e[3] for e in by_value), sum(e[4] for e in by_value))
 
