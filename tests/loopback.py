@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -34,3 +36,16 @@ def serve(handler) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path, asked: list[str] | None = None) -> Iterator[str]:
+    """Serve the files under ``root`` (a fake agency website); ``asked`` collects the paths requested."""
+
+    class Files(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            if asked is not None:
+                asked.append(self.path)
+
+    with serve(functools.partial(Files, directory=str(root))) as url:
+        yield url

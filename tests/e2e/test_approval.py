@@ -7,16 +7,14 @@ that asks for every update asks again; only the agency's approver may answer.
 
 from __future__ import annotations
 
-import functools
 import shutil
-from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from conftest_e2e import approval_answer, load_dags, run_dag, task_states, xcom
 from harvesters.settings import REPO_ROOT
-from tests.loopback import serve
+from tests.loopback import serve_directory
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
@@ -28,9 +26,7 @@ CSV_V2 = "จังหวัด,จำนวน,หมายเหตุสถ�
 def agency_site(tmp_path_factory):
     """A tiny agency website whose files the tests rewrite between runs."""
     root = tmp_path_factory.mktemp("site")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    with serve(handler) as url:
+    with serve_directory(root) as url:
         yield root, url
 
 

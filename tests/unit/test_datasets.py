@@ -104,12 +104,9 @@ def test_dataset_slugs_fit_the_portal():
 
 def test_harvest_run_holds_back_only_the_dataset_whose_file_was_refused(tmp_path, monkeypatch):
     """`harvest run --dry-run` of a source with one dataset per file: the refused file's dataset says why."""
-    import functools
-    from http.server import SimpleHTTPRequestHandler
-
     from harvesters.runner import run_source
     from harvesters.settings import Settings
-    from tests.loopback import serve
+    from tests.loopback import serve_directory
 
     site = tmp_path / "site"
     site.mkdir()
@@ -117,10 +114,8 @@ def test_harvest_run_holds_back_only_the_dataset_whose_file_was_refused(tmp_path
                                        '<a href="broken.csv">ไฟล์เสีย</a></div>', encoding="utf-8")
     (site / "north.csv").write_text("จังหวัด,จำนวน\nเชียงใหม่,12\n", encoding="utf-8")
     (site / "broken.csv").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *a: None
     monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
-    with serve(handler) as url:
+    with serve_directory(site) as url:
         source = tmp_path / "sources" / "pcd" / "reports.yaml"
         source.parent.mkdir(parents=True)
         shutil.copy(PM25.parent / "_agency.yaml", source.parent / "_agency.yaml")

@@ -39,12 +39,9 @@ def test_key_falls_back_when_the_name_has_no_ascii():
 
 def test_fetch_obeys_robots_txt_unless_told_not_to(tmp_path):
     """robots.txt is read once per host per run; a disallowed file is refused with a final error."""
-    import threading
-    from functools import partial
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
     from harvesters import net
     from harvesters.errors import FinalError
+    from tests.loopback import serve_directory
 
     (tmp_path / "private").mkdir()
     (tmp_path / "private" / "x.csv").write_text("a\n1\n")
@@ -52,14 +49,7 @@ def test_fetch_obeys_robots_txt_unless_told_not_to(tmp_path):
     (tmp_path / "robots.txt").write_text("User-agent: ogd-harvester\nDisallow: /private/\n")
     asked = []
 
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            asked.append(self.path)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(tmp_path)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with serve_directory(tmp_path, asked) as base:
         ctx = HarvestContext("pcd-x", Settings.from_env(), net.session())
         source = HttpSource(kind="http", files=[f"{base}/open.csv", f"{base}/private/x.csv"])
         opened, private = source.gather(ctx)
@@ -70,6 +60,3 @@ def test_fetch_obeys_robots_txt_unless_told_not_to(tmp_path):
         relaxed = HttpSource(kind="http", files=[f"{base}/private/x.csv"], respect_robots=False)
         relaxed.fetch(relaxed.gather(ctx)[0], tmp_path / "yes.csv", ctx)
         assert (tmp_path / "yes.csv").read_text() == "a\n1\n"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

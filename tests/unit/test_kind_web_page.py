@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-from http.server import SimpleHTTPRequestHandler
 from urllib.parse import quote
 
 import pytest
@@ -14,7 +12,7 @@ from harvesters.errors import FinalError
 from harvesters.kinds.base import HarvestContext
 from harvesters.kinds.web_page import WebPageSource
 from harvesters.settings import Settings
-from tests.loopback import serve
+from tests.loopback import serve_directory
 
 THAI_FILE = "ค่าฝุ่นรายวัน_2568-01.csv"
 
@@ -53,11 +51,7 @@ def site(tmp_path_factory):
     (root / "private" / "index.html").write_text(PAGE1, encoding="utf-8")
     (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
 
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    with serve(partial(Quiet, directory=str(root))) as url:
+    with serve_directory(root) as url:
         yield url
 
 
