@@ -43,9 +43,6 @@ class RunReport:
     validation: list[dict] = field(default_factory=list)
     datasets: list[DatasetReport] = field(default_factory=list)
 
-    def dataset(self, name: str) -> DatasetReport:
-        return next(d for d in self.datasets if d.name == name)
-
 
 def run_source(loaded: LoadedSource, *, dry_run: bool = False, settings: Settings | None = None,
                portal_settings: PortalSettings | None = None, run_id: str | None = None,

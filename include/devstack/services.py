@@ -681,7 +681,6 @@ def seed_agency_catalog(info: dict, log: Path) -> None:
     run([str(python), str(REPO / "include" / "demo" / "agency_catalog.py"), "--url", info["url"],
          "--org", AGENCY_CATALOG_ORG], "ckan: seeding the demo agency catalog", log,
         env={"HARVEST_PORTAL_TOKEN": info["token"]})  # not on the command line, where ps shows it
-    info["catalog_org"] = AGENCY_CATALOG_ORG
 
 
 # --------------------------------------------------------------------------- start / stop
