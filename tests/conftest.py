@@ -35,3 +35,15 @@ def services(services_state_dir):
         yield devstack.start(services_state_dir)
     finally:
         devstack.stop(services_state_dir)
+
+
+@pytest.fixture()
+def demo_env(services, monkeypatch, tmp_path):
+    """The environment the demo source configs read (${DEMO_SITE_URL} etc.), and a private staging dir."""
+    monkeypatch.setenv("DEMO_SITE_URL", services["demo_site"]["url"])
+    monkeypatch.setenv("DEMO_CATALOG_URL", services["ckan"]["url"])
+    monkeypatch.setenv("DEMO_DROP_DIR", services["demo_site"]["drop_dir"])
+    monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
+    for name, value in devstack.demo_connections(services).items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", value)
+    return services

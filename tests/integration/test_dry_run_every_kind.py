@@ -18,19 +18,11 @@ SOURCES = REPO_ROOT / "include" / "sources"
 
 
 @pytest.fixture()
-def demo_env(services, monkeypatch, tmp_path):
-    monkeypatch.setenv("DEMO_SITE_URL", services["demo_site"]["url"])
-    monkeypatch.setenv("DEMO_CATALOG_URL", services["ckan"]["url"])
-    monkeypatch.setenv("DEMO_DROP_DIR", services["demo_site"]["drop_dir"])
-    monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
+def no_portal(demo_env, monkeypatch):
     monkeypatch.delenv("HARVEST_PORTAL_URL", raising=False)
-    import services as devstack  # include/devstack (on sys.path via tests/conftest.py)
-
-    for name, value in devstack.demo_connections(services).items():
-        monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", value)
 
 
-def test_every_kind_lists_what_it_found_and_pushes_nothing(demo_env, services):
+def test_every_kind_lists_what_it_found_and_pushes_nothing(no_portal, services):
     loaded, errors = load_all(SOURCES)
     assert errors == []
     kinds = set()

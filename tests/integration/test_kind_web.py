@@ -26,10 +26,8 @@ SOURCES = REPO_ROOT / "include" / "sources"
 
 
 @pytest.fixture()
-def demo_env(services, monkeypatch, tmp_path):
-    monkeypatch.setenv("DEMO_SITE_URL", services["demo_site"]["url"])
-    monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
-    return services["demo_site"]["url"]
+def site_url(demo_env):
+    return demo_env["demo_site"]["url"]
 
 
 def reads(fmt: str, sample: str, suffix: str, tmp_path: Path) -> bool:
@@ -56,7 +54,7 @@ def run_stages(source_file: str, tmp_path: Path):
     return gathered, converted
 
 
-def test_web_page_demo_source_end_to_end(demo_env, tmp_path):
+def test_web_page_demo_source_end_to_end(site_url, tmp_path):
     gathered, converted = run_stages("pcd/pm25-daily-reports.yaml", tmp_path)
     assert [g.title for g in gathered] == ["ค่าฝุ่น PM2.5 เฉลี่ยรายวัน มกราคม 2568",  # page 1, Thai file name
                                            "ค่าฝุ่น PM2.5 เฉลี่ยรายวัน กุมภาพันธ์ 2568"]  # page 2, via หน้าถัดไป
@@ -65,9 +63,9 @@ def test_web_page_demo_source_end_to_end(demo_env, tmp_path):
     assert converted[0].tables[0].columns[0].name == "วันที่"
 
 
-def test_robots_txt_of_the_demo_site_is_obeyed(demo_env):
-    src = WebPageSource(kind="web_page", url=f"{demo_env}/private/reports.html", links={"selector": "a"})
-    with pytest.raises(FinalError, match=f"robots.txt of {demo_env.removeprefix('http://')} disallows"):
+def test_robots_txt_of_the_demo_site_is_obeyed(site_url):
+    src = WebPageSource(kind="web_page", url=f"{site_url}/private/reports.html", links={"selector": "a"})
+    with pytest.raises(FinalError, match=f"robots.txt of {site_url.removeprefix('http://')} disallows"):
         src.gather(context("pcd-private"))
 
 
@@ -75,14 +73,14 @@ def test_robots_txt_of_the_demo_site_is_obeyed(demo_env):
                                         {"style": "offset", "size": 4},
                                         {"style": "next_link"},  # the Link header
                                         {"style": "next_link", "next_path": "links.next"}])
-def test_demo_api_pages_are_all_read(demo_env, pagination):
-    records = JsonApiSource(kind="json_api", url=f"{demo_env}/api/pcd/stations", records_path="data",
+def test_demo_api_pages_are_all_read(site_url, pagination):
+    records = JsonApiSource(kind="json_api", url=f"{site_url}/api/pcd/stations", records_path="data",
                             pagination=pagination).walk(context("pcd-air-stations"))
     expected = json.loads((REPO_ROOT / "include/demo/site/api/pcd/stations.json").read_text(encoding="utf-8"))
     assert records == expected
 
 
-def test_json_api_demo_source_end_to_end(demo_env, tmp_path):
+def test_json_api_demo_source_end_to_end(site_url, tmp_path):
     if not reads("json", '[{"a": 1, "b": "ข"}, {"a": 2, "b": "ค"}]', ".json", tmp_path):
         pytest.skip("the converter has no JSON reader yet (being added to harvesters/convert/readers)")
     gathered, converted = run_stages("pcd/air-stations-api.yaml", tmp_path)
@@ -90,7 +88,7 @@ def test_json_api_demo_source_end_to_end(demo_env, tmp_path):
     assert [t.rows for t in converted[0].tables] == [12]
 
 
-def test_html_table_demo_source_end_to_end(demo_env, tmp_path):
+def test_html_table_demo_source_end_to_end(site_url, tmp_path):
     sample = ("<html><body><table><caption>ตัวอย่าง</caption><tr><th>จังหวัด</th><th>จำนวน</th></tr>"
               "<tr><td>เชียงใหม่</td><td>1</td></tr><tr><td>น่าน</td><td>2</td></tr></table></body></html>")
     if not reads("html", sample, ".html", tmp_path):

@@ -24,13 +24,6 @@ SOURCES = REPO_ROOT / "include" / "sources"
 
 
 @pytest.fixture()
-def env(services, monkeypatch, tmp_path):
-    monkeypatch.setenv("DEMO_SITE_URL", services["demo_site"]["url"])
-    monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
-    return services
-
-
-@pytest.fixture()
 def portal_settings(services) -> PortalSettings:
     return PortalSettings(url=services["ckan"]["url"], token=services["ckan"]["token"])
 
@@ -56,7 +49,7 @@ def source_copy(tmp_path: Path, new_id: str, agency: str = "pcd") -> Path:
     return path
 
 
-def test_run_stages_for_approval_then_opens_then_updates_in_place(env, tmp_path, portal_settings, ckan):
+def test_run_stages_for_approval_then_opens_then_updates_in_place(demo_env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "pcd-pm25-publish-test"))
     [staged] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings).datasets
     assert staged.name == "pcd-pm25-publish-test"
@@ -96,7 +89,7 @@ def test_run_stages_for_approval_then_opens_then_updates_in_place(env, tmp_path,
     assert (pkg["state"], pkg["private"], pkg["allow_harvest"]) == ("active", True, "False")
 
 
-def test_an_update_the_portal_refuses_changes_nothing(env, tmp_path, portal_settings, ckan, monkeypatch):
+def test_an_update_the_portal_refuses_changes_nothing(demo_env, tmp_path, portal_settings, ckan, monkeypatch):
     """Files and metadata go in one revision: a refused update leaves the published dataset exactly as it was."""
     from harvesters import publishing
 
@@ -124,7 +117,7 @@ def test_an_update_the_portal_refuses_changes_nothing(env, tmp_path, portal_sett
     assert after["objective"] == before["objective"] and after["allow_harvest"] == "True"
 
 
-def test_a_half_made_dataset_from_a_crashed_run_is_finished(env, tmp_path, portal_settings, ckan):
+def test_a_half_made_dataset_from_a_crashed_run_is_finished(demo_env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "pcd-pm25-crashed"))
     # What a run that died right after package_create leaves behind: private, no resources.
     from harvesters.gdc.mapping import dataset_fields
@@ -136,7 +129,7 @@ def test_a_half_made_dataset_from_a_crashed_run_is_finished(env, tmp_path, porta
     assert pkg["private"] is True and len(pkg["resources"]) == 2
 
 
-def test_a_trashed_url_is_refused_before_anything_is_sent(env, tmp_path, portal_settings, ckan):
+def test_a_trashed_url_is_refused_before_anything_is_sent(demo_env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "pcd-pm25-trashed"))
     from harvesters.gdc.mapping import dataset_fields
 
@@ -147,7 +140,7 @@ def test_a_trashed_url_is_refused_before_anything_is_sent(env, tmp_path, portal_
     assert ckan.action.package_show(id="pcd-pm25-trashed")["resources"] == []
 
 
-def test_another_agencys_dataset_is_never_taken_over(env, tmp_path, portal_settings, ckan):
+def test_another_agencys_dataset_is_never_taken_over(demo_env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "pcd-pm25-taken"))
     from harvesters.gdc.mapping import dataset_fields
     from harvesters.publishing import withdraw
@@ -161,7 +154,7 @@ def test_another_agencys_dataset_is_never_taken_over(env, tmp_path, portal_setti
     assert pkg["organization"]["name"] == "gistda" and pkg["resources"] == [] and pkg["private"] is False
 
 
-def test_a_bad_config_is_a_clear_local_error_and_nothing_is_sent(env, tmp_path, portal_settings, ckan):
+def test_a_bad_config_is_a_clear_local_error_and_nothing_is_sent(demo_env, tmp_path, portal_settings, ckan):
     path = source_copy(tmp_path, "pcd-pm25-bad")
     path.write_text(path.read_text(encoding="utf-8").replace("geo_coverage: province", "geo_coverage: mars"),
                     encoding="utf-8")
@@ -175,7 +168,7 @@ def test_a_bad_config_is_a_clear_local_error_and_nothing_is_sent(env, tmp_path, 
         ckan.action.package_show(id="pcd-pm25-bad")
 
 
-def test_missing_organization_is_a_clear_error_and_nothing_is_sent(env, tmp_path, portal_settings, ckan):
+def test_missing_organization_is_a_clear_error_and_nothing_is_sent(demo_env, tmp_path, portal_settings, ckan):
     loaded = load_source(source_copy(tmp_path, "nobody-pm25", agency="nobody"))
     with pytest.raises(FinalError, match="organization 'nobody' does not exist on the portal"):
         run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
@@ -196,7 +189,7 @@ def test_unreachable_portal_is_retryable():
         portal.dataset("anything")
 
 
-def test_dry_run_prints_the_plan_and_pushes_nothing(env, tmp_path, ckan):
+def test_dry_run_prints_the_plan_and_pushes_nothing(demo_env, tmp_path, ckan):
     path = source_copy(tmp_path, "pcd-pm25-dry-run")
     proc = subprocess.run(
         [sys.executable, "-m", "harvesters.cli", "run", "pcd-pm25-dry-run", "--dry-run",
