@@ -150,6 +150,16 @@ def test_another_agencys_dataset_is_never_taken_over(demo_env, tmp_path, portal_
         run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
     with pytest.raises(FinalError, match="belongs to organization 'gistda', not to this source's 'pcd'"):
         withdraw(Portal(portal_settings), "pcd-pm25-taken", "ไม่ใช่ของเรา", agency="pcd")
+    # The same through the command line, naming one dataset of a source with --dataset.
+    proc = subprocess.run([sys.executable, "-m", "harvesters.cli", "withdraw", "pcd-pm25-hourly",
+                           "--dataset", "pcd-pm25-taken", "--reason", "ไม่ใช่ของเรา",
+                           "--sources-dir", str(tmp_path / "sources")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HARVEST_PORTAL_URL": portal_settings.url,
+                               "HARVEST_PORTAL_TOKEN": portal_settings.token})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith("dataset 'pcd-pm25-taken' belongs to organization 'gistda', "
+                                        "not to this source's 'pcd'")
     pkg = ckan.action.package_show(id="pcd-pm25-taken")
     assert pkg["organization"]["name"] == "gistda" and pkg["resources"] == [] and pkg["private"] is False
 

@@ -56,6 +56,18 @@ def test_source_file_overrides_agency_default(sources):
     assert cfg.metadata.maintainer_email == "opendata@pcd.example.go.th"  # still the default
 
 
+def test_dataset_names_the_portal_dataset_when_it_differs_from_the_id(sources):
+    path = sources / "pcd" / "pm25-hourly.yaml"
+    assert load_source(path).config.dataset_name == "pcd-pm25-hourly"  # default: the id
+    edit(path, "schedule:", "dataset: pm25-hourly-stations\nschedule:")
+    cfg = load_source(path).config
+    assert (cfg.id, cfg.dataset_name) == ("pcd-pm25-hourly", "pm25-hourly-stations")
+    edit(path, "dataset: pm25-hourly-stations", "dataset: ฝุ่น PM2.5")
+    with pytest.raises(ConfigError) as err:
+        load_source(path)
+    assert "lower-case ASCII" in problems(err.value)["dataset"]
+
+
 def test_unknown_key_is_refused_with_its_path(sources):
     path = sources / "pcd" / "pm25-hourly.yaml"
     edit(path, "schedule:", "shedule: daily\nschedule:")
