@@ -104,7 +104,9 @@ def test_an_update_the_portal_refuses_changes_nothing(demo_env, tmp_path, portal
     with pytest.raises(PortalRefused, match="geo_coverage"):
         run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings)
     after = ckan.action.package_show(id="pcd-pm25-atomic")
-    fetched = lambda pkg: sorted((r["id"], r["harvest_fetched_at"]) for r in pkg["resources"])  # noqa: E731
+    # CKAN stamps last_modified (microseconds) on every upload; harvest_fetched_at is to the second only.
+    fetched = lambda pkg: sorted((r["id"], r["harvest_fetched_at"], r["last_modified"])  # noqa: E731
+                                 for r in pkg["resources"])
     assert fetched(after) == fetched(before)  # no file of the refused update replaced a published one
     assert after["metadata_modified"] == before["metadata_modified"]
 
