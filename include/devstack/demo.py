@@ -175,7 +175,7 @@ class AirflowAPI:
         for attempt in range(5):
             try:
                 r = self.http.request(method, f"{self.base}/api/v2{path}", timeout=30, **kwargs)
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a busy machine: ask again
                 if attempt == 4:
                     raise
             else:
