@@ -67,7 +67,7 @@ def test_celery_executor_and_scalable_worker(services):
     for name in AIRFLOW_SERVICES:
         assert name in services, name
         env = services[name]["environment"]
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "harvest_executors.HarvestCeleryExecutor", name
         assert "redis://" in env["AIRFLOW__CELERY__BROKER_URL"]
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
     worker = services["airflow-worker"]
