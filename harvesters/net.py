@@ -94,7 +94,7 @@ def address_problem(ip) -> str | None:
         return "cloud metadata"
     for label, test in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
                         ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                        ("private", ip.is_private), ("reserved", ip.is_reserved)):
+                        ("reserved", ip.is_reserved), ("private", ip.is_private)):
         if test:
             return label
     return None if ip.is_global else "not public"

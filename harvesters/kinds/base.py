@@ -85,9 +85,12 @@ class SourceKind(BaseModel):
     def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> str | None:
         from .. import net
 
+        # Configured headers belong to the source's own page or endpoint (or, for fixed file URLs, to each
+        # file's): a link found on that page to another origin does not get them.
         response = net.download(remote.url, dest, http=ctx.http, timeout=self.timeout,
                                 headers=getattr(self, "headers", None),
-                                robots=getattr(self, "respect_robots", False))
+                                robots=getattr(self, "respect_robots", False),
+                                credentials_for=getattr(self, "url", None) or remote.url)
         return response.headers.get("Content-Type")
 
     def acknowledge(self, fetched: list[FetchedFile], ctx: HarvestContext) -> None:

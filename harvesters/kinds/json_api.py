@@ -138,8 +138,9 @@ class JsonApiSource(WebPageKind):
             if page > self.max_pages:
                 raise FinalError(f"{self.url} has more than max_pages={self.max_pages} pages "
                                  f"({len(records)} records read so far): raise max_pages or narrow the params")
+            # The credentials are for the configured endpoint's origin: a next link elsewhere goes without.
             response = net.get(url, http=ctx.http, timeout=self.timeout, params=params or None, headers=headers,
-                               auth=auth, robots=self.respect_robots)
+                               auth=auth, robots=self.respect_robots, credentials_for=self.url)
             try:
                 body = response.json()
             except ValueError:

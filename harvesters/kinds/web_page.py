@@ -112,7 +112,7 @@ class WebPageSource(WebPageKind):
         from bs4 import BeautifulSoup
 
         response = net.get(url, http=ctx.http, timeout=self.timeout, headers=self.headers,
-                           robots=self.respect_robots)
+                           robots=self.respect_robots, credentials_for=self.url)
         # Thai pages often omit the charset in the header: let the parser read <meta charset> from the bytes.
         return BeautifulSoup(response.content, "lxml"), response.url
 
