@@ -33,7 +33,7 @@ def _set_environment() -> str:
         # Deployment allowlists for the suite: its servers bind 127.0.0.1 (nothing else of loopback),
         # its drop folders are temp dirs. Tests of the refusals remove these.
         "HARVEST_ALLOW_HOSTS": "127.0.0.1",
-        "HARVEST_DROP_ROOTS": tempfile.gettempdir(),
+        "HARVEST_DROP_ROOTS": f"{tempfile.gettempdir()},/srv/drops",  # temp dirs; the demo configs' default
     })
     # Tests never write into the repo's own staging area.
     os.environ["HARVEST_STAGING_DIR"] = str(Path(home) / "staging")

@@ -108,8 +108,8 @@ def test_environment_variables_are_interpolated(sources, monkeypatch):
     path = sources / "pcd" / "pm25-hourly.yaml"
     monkeypatch.setenv("HARVEST_CFG_DEMO_SITE_URL", "http://127.0.0.1:9999")
     assert load_source(path).config.source.files[0].url == "http://127.0.0.1:9999/pcd/pm25_hourly.csv"
-    edit(path, "${HARVEST_CFG_DEMO_SITE_URL:-http://127.0.0.1:8765}", "${PCD_HOST_NOT_SET}")
-    with pytest.raises(ConfigError, match="environment variable PCD_HOST_NOT_SET is not set"):
+    edit(path, "${HARVEST_CFG_DEMO_SITE_URL:-http://127.0.0.1:8765}", "${HARVEST_CFG_PCD_HOST_NOT_SET}")
+    with pytest.raises(ConfigError, match="environment variable HARVEST_CFG_PCD_HOST_NOT_SET is not set"):
         load_source(path)
 
 
