@@ -300,6 +300,10 @@ class _Watchdog:
         if self.tripped:
             self._cut()
 
+    def body_started(self) -> None:
+        """Headers are in: the server's thinking time is over, the rate rule applies a window from now."""
+        self.rate_from = min(self.rate_from, time.monotonic() + self.limits.rate_window_seconds)
+
     def progress(self, n: int) -> None:
         self.received += n
 
@@ -334,17 +338,18 @@ class _Watchdog:
     def refusal(self, url: str) -> RefusedFile:
         lim = self.limits
         if self.tripped == "max_download_seconds":
-            detail = (f"download of {url} took longer than max_download_seconds "
+            detail = (f"download took longer than max_download_seconds "
                       f"({LIMIT_VARS['max_download_seconds']}={lim.max_download_seconds:g} s); cut off")
         else:
-            detail = (f"download of {url} slower than min_download_rate ({LIMIT_VARS['min_download_rate']}="
+            detail = (f"download slower than min_download_rate ({LIMIT_VARS['min_download_rate']}="
                       f"{lim.min_download_rate} bytes/s over {lim.rate_window_seconds:g} s); cut off after "
                       f"{self.received} bytes")
         return RefusedFile("size", detail, file=url)
 
 
 def _over(limit: str, value, url: str, what: str) -> RefusedFile:
-    return RefusedFile("size", f"{what} of {url} is over {limit} ({LIMIT_VARS[limit]}={value:g})", file=url)
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return RefusedFile("size", f"{what} is over {limit} ({LIMIT_VARS[limit]}={shown})", file=url)
 
 
 # --------------------------------------------------------------------------- failures in words
@@ -480,6 +485,7 @@ def _read_body(response: requests.Response, watchdog: _Watchdog, url: str, limit
     """Stream the (decoded) body into ``sink`` under the limits; returns the bytes read."""
     lim: Limits = watchdog.limits
     max_bytes = getattr(lim, limit)
+    watchdog.body_started()
     declared = response.headers.get("Content-Length", "").strip()
     try:
         if declared.isdigit() and int(declared) > max_bytes:
