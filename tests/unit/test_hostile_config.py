@@ -233,3 +233,23 @@ def test_a_drop_folder_below_an_allowed_root_passes(tmp_path, monkeypatch):
     cfg = root / "burned-area-folder-drop.yaml"
     edit(cfg, "${HARVEST_CFG_DEMO_DROP_DIR:-/srv/drops}/gistda", "/mnt/agency-drops/gistda/../gistda2")
     assert load_source(cfg).config.source.path == "/mnt/agency-drops/gistda2"
+
+
+def test_hostile_configs_become_their_own_invalid_dags_not_an_import_error(monkeypatch, tmp_path):
+    """The DAG file loads configs through load_all: a bomb, a bad cron and an inline secret each get a DAG."""
+    from tests.unit.test_dag_integrity import load_dagbag
+
+    sources = tmp_path / "sources"
+    shutil.copytree(SOURCES, sources)
+    (sources / "pcd" / "laughs.yaml").write_text(BILLION_LAUGHS, encoding="utf-8")
+    edit(sources / "pcd" / "pm25-hourly.yaml", 'schedule: "15 * * * *"', "schedule: '99 * * * *'")
+    edit(sources / "gistda" / "hotspots.yaml", "  kind: http", f"  kind: http\n  headers: {{X-API-Key: {SECRET}}}")
+    bag = load_dagbag(monkeypatch, sources)
+    assert bag.import_errors == {}
+    invalid = {d: bag.dags[d] for d in ("invalid__pcd__laughs", "invalid__pcd__pm25-hourly",
+                                        "invalid__gistda__hotspots")}
+    assert "aliases" in invalid["invalid__pcd__laughs"].doc_md
+    assert "schedule" in invalid["invalid__pcd__pm25-hourly"].doc_md
+    assert "X-API-Key" in invalid["invalid__gistda__hotspots"].doc_md
+    assert not any(SECRET in (d.doc_md or "") + (d.description or "") for d in bag.dags.values())
+    assert "ddc-respiratory-patients" in bag.dag_ids
