@@ -524,11 +524,12 @@ def _origin_scoped(url: str, credentials_for: str | None, headers: dict | None, 
 
 def download(url: str, dest: Path, *, http: requests.Session, timeout: float, attempts: int = 3,
              headers: dict[str, str] | None = None, robots: bool = False,
-             credentials_for: str | None = None) -> requests.Response:
+             credentials_for: str | None = None, limit: str = "max_download_bytes") -> requests.Response:
     """Stream ``url`` into ``dest`` (written under a temporary name, then renamed), under the limits.
 
     ``robots=True`` first checks the host's robots.txt (see ``check_robots``).
     ``credentials_for``: the URL the ``headers`` were configured for; sent elsewhere, they are dropped.
+    ``limit``: which size limit applies (``max_page_bytes`` for a page the converter parses whole).
     """
     http = _guarded(http)
     if robots:
@@ -538,7 +539,7 @@ def download(url: str, dest: Path, *, http: requests.Session, timeout: float, at
     tmp = dest.with_name(dest.name + ".part")
     try:
         with tmp.open("wb") as out:
-            _read_body(response, watchdog, url, "max_download_bytes", out.write)
+            _read_body(response, watchdog, url, limit, out.write)
         tmp.replace(dest)
     except BaseException:
         tmp.unlink(missing_ok=True)

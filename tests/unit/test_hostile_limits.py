@@ -216,3 +216,56 @@ def test_a_bad_limit_setting_is_a_clear_error(name, value, monkeypatch):
     monkeypatch.setenv(name, value)
     with pytest.raises(FinalError, match=name):
         Settings.from_env()
+
+
+def test_an_html_table_page_gets_the_page_limit(monkeypatch, tmp_path):
+    from harvesters.kinds.html_table import HtmlTableSource
+
+    monkeypatch.setenv("HARVEST_MAX_PAGE_BYTES", "10000")
+    page = b"<table>" + b"<tr><td>1</td></tr>" * 10_000 + b"</table>"
+    with serve(answer(page, ctype="text/html")) as url:
+        src = HtmlTableSource(kind="html_table", url=f"{url}/t.html", respect_robots=False)
+        ctx = HarvestContext("gistda-table", Settings.from_env(), client())
+        [remote] = src.gather(ctx)
+        with pytest.raises(RefusedFile, match="max_page_bytes"):
+            src.fetch(remote, tmp_path / "t.html", ctx)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_api_records_are_written_page_by_page_under_the_download_limit(monkeypatch, tmp_path):
+    from harvesters.kinds.json_api import JsonApiSource
+    from harvesters.results import RemoteFile
+
+    monkeypatch.setenv("HARVEST_MAX_DOWNLOAD_BYTES", "200000")
+
+    class Endless(Handler):
+        def do_GET(self):  # every page full: an API that never ends
+            self.reply(200, json.dumps({"data": [{"n": i, "name": "สถานี"} for i in range(500)]}).encode())
+
+    with serve(Endless) as url:
+        src = JsonApiSource(kind="json_api", url=f"{url}/api", records_path="data", respect_robots=False,
+                            max_pages=100_000, pagination={"style": "page", "size_param": "per_page", "size": 500})
+        ctx = HarvestContext("pcd-api", Settings.from_env(), client())
+        with pytest.raises(RefusedFile, match=r"over max_download_bytes \(HARVEST_MAX_DOWNLOAD_BYTES=200000\)"):
+            src.fetch(RemoteFile(source="pcd-api", url=src.url, key="api", title="api", suffix=".json"),
+                      tmp_path / "api.json", ctx)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_api_records_written_page_by_page_are_one_array(tmp_path):
+    from harvesters.kinds.json_api import JsonApiSource
+    from harvesters.results import RemoteFile
+
+    class Paged(Handler):
+        def do_GET(self):
+            page = int(self.path.rsplit("page=", 1)[1].split("&")[0])
+            rows = [{"page": page, "i": i} for i in range(2)] if page <= 3 else []
+            self.reply(200, json.dumps({"data": rows}).encode())
+
+    with serve(Paged) as url:
+        src = JsonApiSource(kind="json_api", url=f"{url}/api", records_path="data", respect_robots=False,
+                            pagination={"style": "page"})
+        src.fetch(RemoteFile(source="x", url=src.url, key="api", title="api", suffix=".json"), tmp_path / "a.json",
+                  HarvestContext("x", Settings.from_env(), client()))
+    assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8")) == \
+        [{"page": p, "i": i} for p in (1, 2, 3) for i in range(2)]
