@@ -292,6 +292,7 @@ class _Watchdog:
         self._sockets: "weakref.WeakSet[socket.socket]" = weakref.WeakSet()
         self._samples: deque[tuple[float, int]] = deque([(self.start, 0)])
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # a stopped watchdog never cuts: its socket may serve the next request
         self._thread = threading.Thread(target=self._run, name="harvest-download-watchdog", daemon=True)
         self._thread.start()
 
@@ -308,7 +309,8 @@ class _Watchdog:
         self.received += n
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
 
     def _run(self) -> None:
         lim = self.limits
@@ -319,14 +321,17 @@ class _Watchdog:
             while len(self._samples) > 1 and self._samples[1][0] <= now - lim.rate_window_seconds:
                 self._samples.popleft()
             then, had = self._samples[0]
-            if now - self.start > lim.max_download_seconds:
-                self.tripped = "max_download_seconds"
-            elif now >= self.rate_from and then <= now - lim.rate_window_seconds and \
-                    self.received - had < lim.min_download_rate * lim.rate_window_seconds:
-                self.tripped = "min_download_rate"
-            if self.tripped:
-                self._cut()
-                return
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                if now - self.start > lim.max_download_seconds:
+                    self.tripped = "max_download_seconds"
+                elif now >= self.rate_from and then <= now - lim.rate_window_seconds and \
+                        self.received - had < lim.min_download_rate * lim.rate_window_seconds:
+                    self.tripped = "min_download_rate"
+                if self.tripped:
+                    self._cut()
+                    return
 
     def _cut(self) -> None:
         for sock in list(self._sockets):
