@@ -227,15 +227,42 @@ def sent_secrets(headers: dict) -> set[str]:
     return {v for v in ("tok-123", "key-456", "789", "tok-000", "dXNlcjpwYXNz", "dXNlcjp0b2stMTIz") if v in text}
 
 
-def test_credentials_are_not_forwarded_across_a_redirect_to_another_origin(tmp_path):
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_credentials_are_not_forwarded_across_a_redirect_to_another_origin(tmp_path, status):
     first, second = [], []
     with serve(recorder(second)) as other:  # same host, another port: another origin
-        with serve(redirector(f"{other}/landing.csv", first)) as origin:
+        with serve(redirector(f"{other}/landing.csv", first, status)) as origin:
             net.download(f"{origin}/x.csv", tmp_path / "x.csv", http=client(), timeout=5,
                          headers=dict(SECRET_HEADERS))
     assert sent_secrets(first[0][1]) == {"tok-123", "key-456", "789", "tok-000"}
     assert sent_secrets(second[0][1]) == set()
     assert "ogd-harvester" in second[0][1]["User-Agent"]
+
+
+def test_credentials_do_not_come_back_after_a_detour_through_another_origin(tmp_path):
+    asked: list = []
+
+    class Home(Handler):
+        def do_GET(self):
+            asked.append((self.path, dict(self.headers)))
+            if self.path == "/start":
+                self.reply(302, b"", headers={"Location": f"{detour}/bounce"})
+            else:
+                self.reply(200, b"a\n1\n", "text/csv")
+
+    with serve(Home) as home:
+        with serve(redirector(f"{home}/end")) as detour:
+            net.get(f"{home}/start", http=client(), timeout=5, headers=dict(SECRET_HEADERS))
+    assert [p for p, _ in asked] == ["/start", "/end"]
+    assert sent_secrets(asked[1][1]) == set()  # once stripped, a chain never gets them back
+
+
+def test_userinfo_in_a_redirect_target_is_not_sent_as_credentials(tmp_path):
+    second: list = []
+    with serve(recorder(second)) as other:
+        with serve(redirector(other.replace("http://", "http://user:pass@") + "/y")) as origin:
+            net.get(f"{origin}/x", http=client(), timeout=5)
+    assert "Authorization" not in second[0][1]
 
 
 def test_basic_auth_is_not_forwarded_across_a_redirect(tmp_path):
