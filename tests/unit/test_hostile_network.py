@@ -87,6 +87,15 @@ def test_the_allowlist_is_what_lets_the_suite_reach_loopback(tmp_path):
     assert (tmp_path / "x.csv").read_bytes() == b"a,b\n1,2\n" and len(asked) == 1
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "0", "[::]", "[::1]", "127.0.0.2", "127.1.0.1"])
+def test_the_suites_allowlist_names_127_0_0_1_and_nothing_else_local(host, tmp_path):
+    """0.0.0.0 and :: reach the local host on Linux: they are other addresses, refused."""
+    with serve(recorder([])) as url:
+        with pytest.raises(BlockedDestination, match="not on the deployment's allowlist"):
+            net.download(f"http://{host}:{urlsplit(url).port}/x.csv", tmp_path / "x.csv", http=client(), timeout=5,
+                         attempts=1)
+
+
 def test_an_allowlisted_ip_does_not_allow_its_neighbours(tmp_path):
     asked: list = []
     with serve(recorder(asked), host="127.0.0.2") as url:
