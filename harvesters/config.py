@@ -4,7 +4,15 @@ Layout: ``include/sources/<agency>/<source>.yaml``; an optional
 ``include/sources/<agency>/_agency.yaml`` holds agency defaults that are merged
 beneath every source of that agency (mappings merge key by key, anything else
 in the source file wins). Strings may use ``${VAR}`` or ``${VAR:-default}`` to
-read deployment settings (e.g. a host name) from the environment.
+read deployment settings (e.g. a host name) from the environment: only
+``HARVEST_CFG_*`` variables and those the deployment lists in
+``HARVEST_CFG_VARS``, so a config can never read the portal token or another secret.
+
+Configs come from hundreds of agencies: they are read as untrusted input. A file
+over ``HARVEST_MAX_CONFIG_BYTES`` is refused unread, YAML aliases are refused
+(no "billion laughs" expansion), and a config that carries a credential inline
+(URL userinfo, an Authorization or API-key header, a token-like parameter) is
+refused: credentials live in Airflow Connections.
 """
 
 from __future__ import annotations
@@ -26,6 +34,16 @@ from .kinds.common import strings_as
 AGENCY_DEFAULTS = "_agency.yaml"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,69}$")  # doubles as the portal slug: ≤ 70 chars
 ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+CONFIG_VAR_PREFIX = "HARVEST_CFG_"
+MAX_CONFIG_BYTES = 512 * 1024  # an agency's source file is a few KB; HARVEST_MAX_CONFIG_BYTES overrides
+SUITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Airflow's schedule presets (cron expressions are checked with croniter, as Airflow's cron timetable does).
+SCHEDULE_PRESETS = {"@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly",
+                    "@annually", "@midnight"}
+# Names of headers, parameters and URL query keys that carry credentials.
+CREDENTIAL_NAME = re.compile(
+    r"(authori[sz]ation|^auth$|auth[-_]?token|pass(word|wd)?$|^pwd$|secret|token|api[-_]?key|apikey|access[-_]?key|"
+    r"private[-_]?key|credential|cookie|session[-_]?id|^sid$|signature|^sig$|^key$|^x-amz-security)", re.I)
 
 SourceSettings = Annotated[Union[SOURCE_KINDS + (SOURCE_KINDS[0],)], Field(discriminator="kind")]  # type: ignore[valid-type]
 # (The repeated first member keeps this a Union while there is only one kind.)
@@ -37,6 +55,13 @@ class ValidationSettings(BaseModel):
     suite: str = Field(description="Great Expectations suite: expectations/<suite>.json")
     on_failure: Literal["block", "warn"] = Field(
         "block", description="block: a failed suite stops the publish; warn: publish and report")
+
+    @field_validator("suite")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not SUITE_RE.match(value) or ".." in value:
+            raise ValueError(f"{value!r} must be a plain file name (letters, digits, '_', '-', '.'; no folders)")
+        return value
 
 
 class Approver(BaseModel):
@@ -95,6 +120,21 @@ class SourceConfig(BaseModel):
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     metadata: DatasetMetadata  # type: ignore[valid-type]
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from croniter import croniter
+
+        value = value.strip()
+        if value.startswith("@"):
+            if value not in SCHEDULE_PRESETS:
+                raise ValueError(f"unknown preset {value!r} (one of {', '.join(sorted(SCHEDULE_PRESETS))})")
+        elif len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (five fields: minute hour day month weekday)")
+        return value
+
     @field_validator("id", "agency", "dataset")
     @classmethod
     def _slug(cls, value: str | None) -> str | None:
@@ -133,10 +173,15 @@ def _merge(base: Any, top: Any) -> Any:
     return top
 
 
-def _interpolate(value: Any, missing: list[str]) -> Any:
+def _interpolate(value: Any, missing: list[str], allowed: frozenset[str] = frozenset(),
+                 refused: list[str] | None = None) -> Any:
     if isinstance(value, str):
         def sub(m: re.Match) -> str:
             name, default = m.group(1), m.group(2)
+            if not name.startswith(CONFIG_VAR_PREFIX) and name not in allowed:
+                if refused is not None:
+                    refused.append(name)
+                return m.group(0)
             if name in os.environ:
                 return os.environ[name]
             if default is not None:
@@ -146,15 +191,40 @@ def _interpolate(value: Any, missing: list[str]) -> Any:
 
         return ENV_RE.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _interpolate(v, missing) for k, v in value.items()}
+        return {k: _interpolate(v, missing, allowed, refused) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, missing) for v in value]
+        return [_interpolate(v, missing, allowed, refused) for v in value]
     return value
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: `*name` could expand a small file into billions of nodes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"YAML aliases (*{event.anchor}) are not allowed in "
+                                                          f"source configs: write the values out",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _max_config_bytes() -> int:
+    raw = os.environ.get("HARVEST_MAX_CONFIG_BYTES", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_CONFIG_BYTES
+
+
 def _read_yaml(path: Path) -> dict:
+    limit = _max_config_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(limit + 1)  # never more: a huge file is refused unread
+        if len(raw) > limit:
+            raise ConfigError(str(path), [("", f"file over {limit} bytes (HARVEST_MAX_CONFIG_BYTES): a source "
+                                               f"config is a few KB")])
+        data = yaml.load(raw.decode("utf-8"), Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise ConfigError(str(path), [("", "nested too deeply to be a source config")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
@@ -188,6 +258,43 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
+def _url_problem(text: str) -> str | None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(text.strip())
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError:
+        return None
+    if userinfo:
+        return "a URL with a user name or password in it"
+    secret = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if CREDENTIAL_NAME.search(k)]
+    return f"a URL with a credential-like query parameter ({secret[0]})" if secret else None
+
+
+def inline_secrets(raw: Any, where: str = "") -> list[tuple[str, str]]:
+    """Credentials written into a config: (field, message) pairs; the value itself is never repeated."""
+    fix = "credentials belong in an Airflow Connection named by `connection:`, never in the config"
+    problems: list[tuple[str, str]] = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            field = f"{where}.{key}" if where else str(key)
+            if key in ("headers", "params") and isinstance(value, dict):
+                for name in value:
+                    if CREDENTIAL_NAME.search(str(name)):
+                        kind = "header" if key == "headers" else "parameter"
+                        problems.append((f"{field}.{name}", f"a credential-like {kind} inline: {fix}"))
+            problems += inline_secrets(value, field)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            problems += inline_secrets(value, f"{where}.{i}")
+    elif isinstance(raw, str) and "://" in raw:
+        problem = _url_problem(raw)
+        if problem:
+            problems.append((where, f"{problem}: {fix}"))
+    return problems
+
+
 def load_source(path: Path, sources_dir: Path | None = None) -> LoadedSource:
     """Read, merge, interpolate and check one source file. Raises ConfigError."""
     path = Path(path)
@@ -196,14 +303,24 @@ def load_source(path: Path, sources_dir: Path | None = None) -> LoadedSource:
     if defaults_file.exists() and defaults_file != path:
         raw = _merge(_read_yaml(defaults_file), raw)
     raw.setdefault("agency", path.parent.name)
+    from .settings import Settings
+
     missing: list[str] = []
-    raw = _interpolate(raw, missing)
+    refused: list[str] = []
+    raw = _interpolate(raw, missing, frozenset(Settings.from_env().config_vars), refused)
+    if refused:
+        raise ConfigError(str(path), [("", f"${{{name}}}: configs may read only {CONFIG_VAR_PREFIX}* variables "
+                                           f"and those the deployment lists in HARVEST_CFG_VARS")
+                                      for name in dict.fromkeys(refused)])
     if missing:
         raise ConfigError(str(path), [("", f"environment variable {name} is not set") for name in dict.fromkeys(missing)])
+    problems = inline_secrets(raw)
     try:
         config = SourceConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(str(path), _problems(exc)) from None
+        raise ConfigError(str(path), problems + _problems(exc)) from None
+    if problems:
+        raise ConfigError(str(path), problems)
     return LoadedSource(path=path, config=config)
 
 

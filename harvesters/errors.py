@@ -74,3 +74,15 @@ class PortalRefused(FinalError):
 
 class SkipItem(HarvestError):
     """This one item cannot be harvested; the rest of the run goes on."""
+
+
+class BlockedDestination(FinalError):
+    """A request would reach an address the deployment does not allow (loopback, private, metadata...)."""
+
+
+class ConnectionUndefined(FinalError):
+    """An Airflow Connection (or AIRFLOW_CONN_<ID>) the code asked for does not exist.
+
+    Only this, "not defined", may let a caller fall back to other settings; any other
+    failure to read a connection (secrets backend down, malformed value) is retryable.
+    """

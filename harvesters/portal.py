@@ -13,14 +13,21 @@ from typing import Any
 
 import ckanapi
 import requests
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from . import __version__
-from .errors import FinalError, PortalRefused, RetryableError
+from .errors import ConnectionUndefined, FinalError, PortalRefused, RetryableError
 from .gdc import fields as gdc
 from .settings import PortalSettings
 
 log = logging.getLogger(__name__)
-TIMEOUT = (10, 300)  # connect, read: uploads of large files take a while
+# (connect, read) seconds. A read is quick, so a portal that never answers fails a read within a minute
+# (READ_ATTEMPTS tries); a write may index, an upload may be large.
+READ_TIMEOUT = (5, 12)
+WRITE_TIMEOUT = (10, 60)
+UPLOAD_TIMEOUT = (10, 300)
+READ_ACTIONS = {"package_show", "organization_show", "package_search", "resource_show", "status_show"}
+READ_ATTEMPTS = 3  # reads are safe to repeat; writes are retried by Airflow's task retry
 
 
 def _validation_message(error: dict) -> str:
@@ -42,8 +49,13 @@ def portal_settings(connection=None) -> PortalSettings:
 
     try:
         conn = (connection or connection_from_env)(PORTAL_CONN_ID)
-    except FinalError:
-        return PortalSettings.from_env()
+    except ConnectionUndefined:
+        return PortalSettings.from_env()  # only "not defined" falls back
+    except RetryableError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreadable: never fall back to another portal's settings
+        raise RetryableError(f"cannot read the portal connection {PORTAL_CONN_ID!r} ({type(exc).__name__}); "
+                             f"not falling back to HARVEST_PORTAL_* settings") from None
     url = conn.host if "://" in conn.host else f"{conn.schema or 'http'}://{conn.host}"
     if conn.port:
         url = f"{url.rstrip('/')}:{conn.port}"
@@ -61,8 +73,18 @@ class Portal:
                                        user_agent=f"ogd-harvester/{__version__}")
 
     def call(self, action: str, *, what: str, files: dict | None = None, **data: Any) -> Any:
+        if action in READ_ACTIONS and not files:
+            read = retry(stop=stop_after_attempt(READ_ATTEMPTS), wait=wait_exponential(multiplier=1, max=4),
+                         retry=retry_if_exception_type(RetryableError), reraise=True)(self._call)
+            return read(action, what=what, files=None, **data)
+        return self._call(action, what=what, files=files, **data)
+
+    def _call(self, action: str, *, what: str, files: dict | None = None, **data: Any) -> Any:
+        from .net import describe_failure
+
+        timeout = UPLOAD_TIMEOUT if files else READ_TIMEOUT if action in READ_ACTIONS else WRITE_TIMEOUT
         try:
-            return self.ckan.call_action(action, data, files=files, requests_kwargs={"timeout": TIMEOUT})
+            return self.ckan.call_action(action, data, files=files, requests_kwargs={"timeout": timeout})
         except ckanapi.ValidationError as exc:
             err = exc.error_dict if hasattr(exc, "error_dict") else (exc.args[0] if exc.args else {})
             raise PortalRefused(f"portal refused {action} of {what}: {_validation_message(err)}") from None
@@ -72,7 +94,8 @@ class Portal:
         except ckanapi.SearchIndexError as exc:
             raise RetryableError(f"portal search index failed during {action} of {what}: {exc}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise RetryableError(f"cannot reach the portal at {self.url}: {type(exc).__name__}") from None
+            raise RetryableError(f"cannot reach the portal at {self.url} ({action} of {what}): "
+                                 f"{describe_failure(exc)}") from None
         except ckanapi.NotFound:
             raise  # an answer, not a failure: callers ask "does it exist?"
         except ckanapi.CKANAPIError as exc:

@@ -1,14 +1,16 @@
-"""Deployment settings: where things live and which portal to push to.
+"""Deployment settings: where things live, which portal to push to, what the harvester may reach.
 
 These come from the environment (or, inside Airflow, from a Connection), never
 from a source config, so the same source pushes to the local CKAN, an agency
-catalog or data.go.th depending only on where it runs.
+catalog or data.go.th depending only on where it runs. The network allowlist,
+the download limits and the drop-folder roots are here for the same reason: an
+agency's config must not be able to widen what the harvester reaches.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,12 +21,74 @@ def _path(var: str, default: Path) -> Path:
     return Path(value).expanduser().resolve() if value else default
 
 
+def _list(var: str, default: str = "") -> tuple[str, ...]:
+    """A comma- (or whitespace-) separated setting as a tuple of non-empty items."""
+    raw = os.environ.get(var, default)
+    return tuple(p for p in raw.replace(",", " ").split() if p)
+
+
+def _number(var: str, default: float, kind=int):
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        from .errors import FinalError
+
+        raise FinalError(f"deployment setting {var}={raw!r} is not a number") from None
+    if value <= 0:
+        from .errors import FinalError
+
+        raise FinalError(f"deployment setting {var}={raw!r} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one download may cost. Each limit's env var is named in refusals (``LIMIT_VARS``)."""
+
+    max_download_bytes: int = 1 << 30  # a fetched file, after Content-Encoding decoding
+    max_page_bytes: int = 32 << 20  # a page or API answer read into memory (HTML, JSON, robots.txt)
+    max_decompression_ratio: float = 100.0  # decoded / wire bytes of a Content-Encoding body
+    max_download_seconds: float = 900.0  # one request whole: connect, headers, redirects, body
+    min_download_rate: int = 1024  # bytes per second, averaged over rate_window_seconds
+    rate_window_seconds: float = 30.0
+    max_redirects: int = 5
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        d = cls()
+        return cls(**{name: _number(var, getattr(d, name), type(getattr(d, name)))
+                      for name, var in LIMIT_VARS.items()})
+
+
+LIMIT_VARS = {
+    "max_download_bytes": "HARVEST_MAX_DOWNLOAD_BYTES",
+    "max_page_bytes": "HARVEST_MAX_PAGE_BYTES",
+    "max_decompression_ratio": "HARVEST_MAX_DECOMPRESSION_RATIO",
+    "max_download_seconds": "HARVEST_MAX_DOWNLOAD_SECONDS",
+    "min_download_rate": "HARVEST_MIN_DOWNLOAD_RATE",
+    "rate_window_seconds": "HARVEST_RATE_WINDOW_SECONDS",
+    "max_redirects": "HARVEST_MAX_REDIRECTS",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     sources_dir: Path
     expectations_dir: Path
     staging_dir: Path
     contact: str
+    # Destinations a source may reach although they are not public addresses (loopback, private...):
+    # host names or IP literals (HARVEST_ALLOW_HOSTS) and CIDR networks (HARVEST_ALLOW_NETWORKS).
+    allow_hosts: tuple[str, ...] = ()
+    allow_networks: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    # Folders folder_drop sources may read (each source's path must lie below one of them).
+    drop_roots: tuple[str, ...] = ("/srv/drops",)
+    # Environment variables `${VAR}` in a source config may read besides the HARVEST_CFG_ prefix.
+    config_vars: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -33,6 +97,11 @@ class Settings:
             expectations_dir=_path("HARVEST_EXPECTATIONS_DIR", REPO_ROOT / "expectations"),
             staging_dir=_path("HARVEST_STAGING_DIR", REPO_ROOT / ".local" / "staging"),
             contact=os.environ.get("HARVEST_CONTACT", "opendata@example.go.th"),
+            allow_hosts=_list("HARVEST_ALLOW_HOSTS"),
+            allow_networks=_list("HARVEST_ALLOW_NETWORKS"),
+            limits=Limits.from_env(),
+            drop_roots=tuple(os.path.normpath(p) for p in _list("HARVEST_DROP_ROOTS", "/srv/drops")),
+            config_vars=_list("HARVEST_CFG_VARS"),
         )
 
 

@@ -30,6 +30,10 @@ def _set_environment() -> str:
         # The demo agencies' approvers (include/sources/*/_agency.yaml) answer approval tasks in e2e tests.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,pcd-approver:user,gistda-approver:user,ddc-approver:user",
         "GX_ANALYTICS_ENABLED": "False",
+        # Deployment allowlists for the suite: its servers bind 127.0.0.1 (nothing else of loopback),
+        # its drop folders are temp dirs. Tests of the refusals remove these.
+        "HARVEST_ALLOW_HOSTS": "127.0.0.1",
+        "HARVEST_DROP_ROOTS": f"{tempfile.gettempdir()},/srv/drops",  # temp dirs; the demo configs' default
     })
     # Tests never write into the repo's own staging area.
     os.environ["HARVEST_STAGING_DIR"] = str(Path(home) / "staging")

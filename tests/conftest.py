@@ -39,10 +39,13 @@ def services(services_state_dir):
 
 @pytest.fixture()
 def demo_env(services, monkeypatch, tmp_path):
-    """The environment the demo source configs read (${DEMO_SITE_URL} etc.), and a private staging dir."""
-    monkeypatch.setenv("DEMO_SITE_URL", services["demo_site"]["url"])
-    monkeypatch.setenv("DEMO_CATALOG_URL", services["ckan"]["url"])
-    monkeypatch.setenv("DEMO_DROP_DIR", services["demo_site"]["drop_dir"])
+    """The environment the demo source configs read (${HARVEST_CFG_DEMO_SITE_URL} etc.), and a private staging dir."""
+    monkeypatch.setenv("HARVEST_CFG_DEMO_SITE_URL", services["demo_site"]["url"])
+    monkeypatch.setenv("HARVEST_CFG_DEMO_CATALOG_URL", services["ckan"]["url"])
+    monkeypatch.setenv("HARVEST_CFG_DEMO_DROP_DIR", services["demo_site"]["drop_dir"])
+    # Deployment allowlists (never in a source config): the stack listens on 127.0.0.1; the drop root.
+    monkeypatch.setenv("HARVEST_ALLOW_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("HARVEST_DROP_ROOTS", services["demo_site"]["drop_dir"])
     monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
     for name, value in devstack.demo_connections(services).items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", value)

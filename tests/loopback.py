@@ -27,12 +27,15 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(handler) -> Iterator[str]:
-    """Serve ``handler`` (a request handler class or factory) until the block ends; yields the base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+def serve(handler, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``handler`` (a request handler class or factory) until the block ends; yields the base URL.
+
+    ``host`` is a loopback address (127.0.0.2... for a second "site" the allowlist does not name).
+    """
+    httpd = ThreadingHTTPServer((host, 0), handler)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield f"http://{host}:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()

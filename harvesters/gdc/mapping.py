@@ -11,10 +11,12 @@ the last group; CKAN keeps extra *resource* fields, so they travel as
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from ..config import SourceConfig
+from ..config import CREDENTIAL_NAME, SourceConfig
 from ..results import ConvertedFile, ConvertedTable, ValidationSummary
 from . import fields as gdc
 
@@ -27,6 +29,30 @@ class ResourcePlan:
     key: str  # stable: matches the resource across runs (harvest_key)
     file: Path
     fields: dict[str, str]  # flat strings: uploads go as multipart form fields
+
+
+def public_url(url: str) -> str:
+    """``url`` as the public may see it: http(s) only, without userinfo or credential-like query parameters.
+
+    A drop's ``sftp://``, ``s3://`` or ``file://`` location is internal: it gives "" (publish nothing).
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not host:
+        return ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}" if port else ""
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not CREDENTIAL_NAME.search(k)]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query) if query else "", ""))
+
+
+def _shown_origin(url: str) -> str:
+    """Where a file came from, for a description: its public URL, else just its file name."""
+    return public_url(url) or posixpath.basename(unquote(urlsplit(url).path)) or "-"
 
 
 def be_year(iso_date: str) -> str:
@@ -56,7 +82,9 @@ def dataset_fields(cfg: SourceConfig, converted: list[ConvertedFile]) -> dict:
     if fetched:
         fields["last_updated_date"] = max(fetched)[:10]
     urls = [c.fetched.remote.url for c in converted]
-    fields.setdefault("url", urls[0] if len(urls) == 1 else "")
+    # The dataset's page: the config's `metadata.url` (the agency's public page), else the one file's
+    # public URL; never an internal location (a drop's sftp:// or file:// path) or a credential.
+    fields.setdefault("url", public_url(urls[0]) if len(urls) == 1 else "")
     years = _year_span([t for c in converted for t in c.tables])
     if years and fields["data_type"] == gdc.STATISTICAL:
         fields.setdefault("first_year_of_data", years[0])
@@ -69,7 +97,7 @@ def _describe(table: ConvertedTable, source: ConvertedFile) -> str:
     columns = ", ".join(f"{c.name} ({c.type})" for c in table.columns)
     return (
         f"{table.rows:,} แถว {len(table.columns)} คอลัมน์: {columns}\n\n"
-        f"แปลงอัตโนมัติจาก {fetched.remote.url} (ดึงข้อมูลเมื่อ {fetched.fetched_at}, "
+        f"แปลงอัตโนมัติจาก {_shown_origin(fetched.remote.url)} (ดึงข้อมูลเมื่อ {fetched.fetched_at}, "
         f"SHA-256 {fetched.sha256[:16]}…, รูปแบบต้นฉบับ {source.format}, ระดับความเปิด {source.stars_in}→{source.stars_out} ดาว)"
     )
 
@@ -103,7 +131,7 @@ def resource_plans(cfg: SourceConfig, converted: list[ConvertedFile],
                     "harvest_schema": json.dumps(table.table_schema, ensure_ascii=False),
                     "harvest_stars": f"{source.stars_in}->{source.stars_out}",
                     "harvest_validation": _validation_note(by_table.get(table.key)),
-                    "harvest_source_url": fetched.remote.url,
+                    "harvest_source_url": public_url(fetched.remote.url),
                     "harvest_fetched_at": fetched.fetched_at,
                     "harvest_sha256": fetched.sha256,
                 }

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import FinalError
+from ..errors import ConnectionUndefined, FinalError, RetryableError
 from ..results import FetchedFile, RemoteFile
 from ..settings import Settings
 
@@ -51,16 +51,42 @@ def connection_from_env(conn_id: str) -> ConnectionInfo:
     """Read ``AIRFLOW_CONN_<ID>`` (JSON or URI form), as Airflow itself does."""
     raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
     if not raw:
-        raise FinalError(f"connection {conn_id!r} is not defined (Airflow connection or AIRFLOW_CONN_{conn_id.upper()})")
+        raise ConnectionUndefined(f"connection {conn_id!r} is not defined (Airflow connection or "
+                                  f"AIRFLOW_CONN_{conn_id.upper()})")
     if raw.lstrip().startswith("{"):
-        data = json.loads(raw)
-        extra = data.get("extra") or {}
-        return ConnectionInfo(conn_id, data.get("conn_type", ""), data.get("host", ""), data.get("port"),
-                              data.get("login", ""), data.get("password", ""), data.get("schema", ""),
-                              json.loads(extra) if isinstance(extra, str) else extra)
+        try:
+            data = json.loads(raw)
+            extra = data.get("extra") or {}
+            return ConnectionInfo(conn_id, data.get("conn_type", ""), data.get("host", ""), data.get("port"),
+                                  data.get("login", ""), data.get("password", ""), data.get("schema", ""),
+                                  json.loads(extra) if isinstance(extra, str) else extra)
+        except (ValueError, AttributeError, TypeError):  # the message must not quote the value: it holds secrets
+            raise FinalError(f"connection {conn_id!r} (AIRFLOW_CONN_{conn_id.upper()}) is not valid JSON "
+                             f"of a connection") from None
     parts = urlsplit(raw)
     return ConnectionInfo(conn_id, parts.scheme, parts.hostname or "", parts.port, unquote(parts.username or ""),
                           unquote(parts.password or ""), parts.path.lstrip("/"), dict(parse_qsl(parts.query)))
+
+
+def airflow_connection(conn_id: str) -> ConnectionInfo:
+    """An Airflow Connection as a ConnectionInfo, inside a task (the DAG passes this as ``connection``).
+
+    Only Airflow's "not found" means "not defined" (``ConnectionUndefined``, which lets the portal fall
+    back to its environment settings); any other failure to read it (secrets backend or API server
+    unavailable) is retryable, never a silent fallback to other settings.
+    """
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        c = Connection.get(conn_id)
+    except AirflowNotFoundException:
+        raise ConnectionUndefined(f"Airflow connection {conn_id!r} is not defined") from None
+    except Exception as exc:  # noqa: BLE001 - backend errors of every kind; the message must not quote values
+        raise RetryableError(f"cannot read Airflow connection {conn_id!r} ({type(exc).__name__} from the "
+                             f"secrets backend or API server); the task retries") from None
+    return ConnectionInfo(conn_id, c.conn_type or "", c.host or "", c.port, c.login or "", c.password or "",
+                          c.schema or "", c.extra_dejson or {})
 
 
 @dataclass
@@ -85,9 +111,12 @@ class SourceKind(BaseModel):
     def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> str | None:
         from .. import net
 
+        # Configured headers belong to the source's own page or endpoint (or, for fixed file URLs, to each
+        # file's): a link found on that page to another origin does not get them.
         response = net.download(remote.url, dest, http=ctx.http, timeout=self.timeout,
                                 headers=getattr(self, "headers", None),
-                                robots=getattr(self, "respect_robots", False))
+                                robots=getattr(self, "respect_robots", False),
+                                credentials_for=getattr(self, "url", None) or remote.url)
         return response.headers.get("Content-Type")
 
     def acknowledge(self, fetched: list[FetchedFile], ctx: HarvestContext) -> None:

@@ -3,13 +3,20 @@
 Only new or changed files (by size and modification time) are harvested; see
 ``drops.py``. ``mode: move`` renames files into the processed folder (atomic on
 one file system; across file systems: copy, verify the checksum, then remove).
+
+The folder must lie below one of the deployment's drop roots (``HARVEST_DROP_ROOTS``),
+and nothing outside it is ever read: a symlink that leads out of the folder, a
+broken symlink, or anything that is not a regular file (a FIFO would block the
+copy) is skipped with a warning naming the reason; the other files go on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import stat
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +28,18 @@ from ..errors import FinalError, RetryableError
 from ..staging import sha256_file
 from .base import HarvestContext
 from .drops import DropEntry, DropSource, DropStore, marker_record, marker_rel
+
+log = logging.getLogger(__name__)
+
+
+def _below(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def _allowed_roots() -> tuple[str, ...]:
+    from ..settings import Settings
+
+    return Settings.from_env().drop_roots
 
 
 class FolderDropSource(DropSource):
@@ -34,14 +53,19 @@ class FolderDropSource(DropSource):
     def _absolute(cls, value: str) -> str:
         if not os.path.isabs(value):
             raise ValueError(f"{value!r} is not an absolute path (workers run from other folders)")
-        return os.path.normpath(value)
+        value = os.path.normpath(value)  # '..' is resolved here, so it cannot step out of a root unseen
+        roots = _allowed_roots()
+        if not any(_below(value, root) for root in roots):
+            raise ValueError(f"{value} is outside the drop roots this deployment allows "
+                             f"(HARVEST_DROP_ROOTS: {', '.join(roots) or 'none'})")
+        return value
 
     def pool_key(self) -> str | None:
         return None
 
     @contextmanager
     def store(self, ctx: HarvestContext) -> Iterator[DropStore]:
-        yield FolderStore(Path(self.path), self.processed)
+        yield FolderStore(Path(self.path), self.processed, _allowed_roots())
 
 
 def _version(st: os.stat_result) -> str:
@@ -49,11 +73,30 @@ def _version(st: os.stat_result) -> str:
 
 
 class FolderStore(DropStore):
-    def __init__(self, root: Path, processed: str):
+    def __init__(self, root: Path, processed: str, allowed_roots: tuple[str, ...] | None = None):
         self.root, self.processed = root, processed
         self.where = str(root)
         if not root.is_dir():
             raise RetryableError(f"cannot reach drop folder {root}: not a folder (not mounted?)")
+        self.real_root = os.path.realpath(root)
+        if allowed_roots is not None and not any(_below(self.real_root, os.path.realpath(r)) for r in allowed_roots):
+            raise FinalError(f"drop folder {root} leads to {self.real_root}, outside the drop roots this deployment "
+                             f"allows (HARVEST_DROP_ROOTS)")
+
+    def _inside(self, path: Path) -> tuple[str | None, str]:
+        """(why ``path`` may not be read, or None; its real path). Symlinks are judged by where they lead."""
+        real = os.path.realpath(path)
+        if os.path.islink(path) and not os.path.exists(real):
+            return "a broken symlink", real
+        if not _below(real, self.real_root):
+            return f"a symlink leading outside the drop folder (to {real})", real
+        try:
+            mode = os.stat(real).st_mode
+        except OSError as exc:
+            return f"unreadable ({exc.strerror})", real
+        if not stat.S_ISREG(mode):
+            return "not a regular file", real
+        return None, real
 
     def url(self, rel: str) -> str:
         return (self.root / rel).as_uri()
@@ -72,8 +115,12 @@ class FolderStore(DropStore):
                 for name in filenames:
                     if name.startswith(".") or name.endswith(".part"):
                         continue  # hidden files and uploads in progress
-                    st = (base / name).stat()
                     rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                    why, real = self._inside(base / name)
+                    if why:
+                        log.warning("drop folder %s: skipping %s: %s", self.root, rel, why)
+                        continue
+                    st = os.stat(real)
                     out.append(DropEntry(rel, _version(st), st.st_size,
                                          datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat()))
         except OSError as exc:
@@ -96,7 +143,10 @@ class FolderStore(DropStore):
         tmp.replace(path)
 
     def download(self, rel: str, version: str, dest: Path) -> None:
-        src = self.root / rel
+        why, real = self._inside(self.root / rel)  # again: it may have been swapped since the listing
+        if why and "broken" not in why:
+            raise FinalError(f"{self.root / rel} is {why}; not read")
+        src = Path(real)
         try:
             if version and _version(src.stat()) != version:
                 raise RetryableError(f"{src} changed since it was listed; the next try takes the new version")

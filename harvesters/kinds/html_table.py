@@ -56,6 +56,12 @@ class HtmlTableSource(WebPageKind):
     def _key(cls, value: str | None) -> str | None:
         return check_key(value)
 
+    def fetch(self, remote: RemoteFile, dest, ctx: HarvestContext) -> str | None:
+        # A page is parsed whole in memory: it gets the page limit, not the (larger) file limit.
+        response = net.download(remote.url, dest, http=ctx.http, timeout=self.timeout, headers=self.headers,
+                                robots=self.respect_robots, credentials_for=self.url, limit="max_page_bytes")
+        return response.headers.get("Content-Type")
+
     def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
         if self.respect_robots:  # refuse at once, not after the fan-out
             net.check_robots(self.url, http=ctx.http, timeout=self.timeout)

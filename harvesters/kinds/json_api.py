@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 from urllib.parse import urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .. import net
-from ..errors import FinalError
+from ..errors import FinalError, RefusedFile
 from ..results import RemoteFile
+from ..settings import LIMIT_VARS
 from .base import HarvestContext, WebPageKind
 from .common import ascii_key, check_key, dotted, file_name
 
@@ -122,12 +123,12 @@ class JsonApiSource(WebPageKind):
         link = response.links.get("next", {}).get("url")
         return urljoin(page_url, link) if link else None
 
-    def walk(self, ctx: HarvestContext) -> list:
-        """Every record of every page."""
+    def pages(self, ctx: HarvestContext) -> Iterator[list]:
+        """The records of each page in turn (one page in memory at a time)."""
         p = self.pagination
         headers, auth = self._credentials(ctx)
-        records: list = []
         url, params = self.url, dict(self.params)
+        read = 0
         if p.style == "page":
             params[p.page_param] = p.first_page
             if p.size_param:
@@ -137,16 +138,18 @@ class JsonApiSource(WebPageKind):
         for page in range(1, self.max_pages + 2):
             if page > self.max_pages:
                 raise FinalError(f"{self.url} has more than max_pages={self.max_pages} pages "
-                                 f"({len(records)} records read so far): raise max_pages or narrow the params")
+                                 f"({read} records read so far): raise max_pages or narrow the params")
+            # The credentials are for the configured endpoint's origin: a next link elsewhere goes without.
             response = net.get(url, http=ctx.http, timeout=self.timeout, params=params or None, headers=headers,
-                               auth=auth, robots=self.respect_robots)
+                               auth=auth, robots=self.respect_robots, credentials_for=self.url)
             try:
                 body = response.json()
             except ValueError:
                 raise FinalError(f"not JSON ({response.headers.get('Content-Type', 'no content type')}) "
                                  f"from {response.url}") from None
             batch = self._records(body, response.url)
-            records.extend(batch)
+            read += len(batch)
+            yield batch
             if p.style == "none":
                 break
             if p.style == "next_link":
@@ -161,11 +164,31 @@ class JsonApiSource(WebPageKind):
                 params[p.page_param] += 1
             else:
                 params[p.offset_param] += len(batch)
-        return records
+
+    def walk(self, ctx: HarvestContext) -> list:
+        """Every record of every page."""
+        return [record for batch in self.pages(ctx) for record in batch]
 
     def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> str | None:
-        records = self.walk(ctx)
+        """Write the records as one JSON array, page by page, at most max_download_bytes (no .part left)."""
+        limit = ctx.settings.limits.max_download_bytes
         tmp = dest.with_name(dest.name + ".part")
-        tmp.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(dest)
+        written, first = 0, True
+        try:
+            with tmp.open("w", encoding="utf-8") as out:
+                out.write("[")
+                for batch in self.pages(ctx):
+                    for record in batch:
+                        text = ("" if first else ",") + json.dumps(record, ensure_ascii=False)
+                        first = False
+                        written += len(text.encode("utf-8"))
+                        if written > limit:
+                            raise RefusedFile("size", f"the records of {self.url} are over max_download_bytes "
+                                                      f"({LIMIT_VARS['max_download_bytes']}={limit})", file=self.url)
+                        out.write(text)
+                out.write("]")
+            tmp.replace(dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return "application/json"

@@ -26,6 +26,7 @@ from .common import check_css, check_regex, dataset_slug, file_name, suffix_of, 
 
 log = logging.getLogger(__name__)
 
+MAX_LINK_LENGTH = 2048  # longer "links" on a page are not file links
 DATA_TYPES = ["csv", "tsv", "xlsx", "xls", "ods", "json", "geojson", "xml", "zip", "parquet"]
 
 
@@ -112,7 +113,7 @@ class WebPageSource(WebPageKind):
         from bs4 import BeautifulSoup
 
         response = net.get(url, http=ctx.http, timeout=self.timeout, headers=self.headers,
-                           robots=self.respect_robots)
+                           robots=self.respect_robots, credentials_for=self.url)
         # Thai pages often omit the charset in the header: let the parser read <meta charset> from the bytes.
         return BeautifulSoup(response.content, "lxml"), response.url
 
@@ -167,8 +168,8 @@ class WebPageSource(WebPageKind):
                 if href.startswith(("javascript:", "mailto:", "#")):
                     continue
                 absolute = urldefrag(urljoin(base, href))[0]
-                if urlsplit(absolute).scheme not in ("http", "https"):
-                    continue
+                if urlsplit(absolute).scheme not in ("http", "https") or len(absolute) > MAX_LINK_LENGTH:
+                    continue  # (a monster link could make a config's url_pattern backtrack for hours)
                 text = _text(a) or a.get("title", "")
                 if absolute not in found and self._matches(text, absolute):
                     found[absolute] = text

@@ -74,9 +74,13 @@ def airflow_env(svc: dict, port: int, users: list[str]) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW_CONN_GDC_PORTAL": json.dumps({"conn_type": "http", "host": ckan["url"], "password": ckan["token"]}),
         "HARVEST_STAGING_DIR": str(LOCAL / "staging"),
-        "DEMO_SITE_URL": svc["demo_site"]["url"],
-        "DEMO_CATALOG_URL": ckan["url"],  # the demo agency catalog (gistda/catalog.yaml) lives in the same CKAN
-        "DEMO_DROP_DIR": svc["demo_site"].get("drop_dir", ""),
+        "HARVEST_CFG_DEMO_SITE_URL": svc["demo_site"]["url"],
+        "HARVEST_CFG_DEMO_CATALOG_URL": ckan["url"],  # the demo agency catalog (gistda/catalog.yaml) lives in the same CKAN
+        "HARVEST_CFG_DEMO_DROP_DIR": svc["demo_site"].get("drop_dir", ""),
+        # Deployment allowlists: the demo's servers listen on loopback, which harvesting refuses otherwise;
+        # its folder drop lives under the demo's own drop folder.
+        "HARVEST_ALLOW_HOSTS": "127.0.0.1",
+        "HARVEST_DROP_ROOTS": svc["demo_site"].get("drop_dir", ""),
         "GX_ANALYTICS_ENABLED": "False",
     })
     # The demo drops' credentials, as Airflow connections (demo_s3, demo_sftp).
@@ -308,8 +312,10 @@ def run_demo() -> int:
     from harvesters.config import load_all
 
     svc = services.start(STATE)
-    os.environ["DEMO_SITE_URL"] = svc["demo_site"]["url"]  # pool names follow the hosts Airflow will see
-    os.environ["DEMO_CATALOG_URL"] = svc["ckan"]["url"]
+    os.environ["HARVEST_CFG_DEMO_SITE_URL"] = svc["demo_site"]["url"]  # pool names follow the hosts Airflow will see
+    os.environ["HARVEST_CFG_DEMO_CATALOG_URL"] = svc["ckan"]["url"]
+    os.environ["HARVEST_CFG_DEMO_DROP_DIR"] = svc["demo_site"].get("drop_dir", "")
+    os.environ["HARVEST_DROP_ROOTS"] = svc["demo_site"].get("drop_dir", "")
     sources, errors = load_all(REPO / "include" / "sources")
     for err in errors:
         say(f"invalid config: {err}")

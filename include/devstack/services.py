@@ -338,7 +338,7 @@ def start_demo_site(state: Path, prev: dict) -> dict:
     port = ensure_simple(state, "demo_site", prev, lambda p: http_ok(f"http://{HOST}:{p}/"),
                          lambda p: [sys.executable, str(HERE / "demo_site.py"), "--host", HOST, "--port", str(p),
                                     "--root", str(REPO / "include" / "demo" / "site")])
-    # No trailing slash: configs write ${DEMO_SITE_URL}/agency/file.csv.
+    # No trailing slash: configs write ${HARVEST_CFG_DEMO_SITE_URL}/agency/file.csv.
     return {"port": port, "url": f"http://{HOST}:{port}", "drop_dir": str(seed_folder_drop(state))}
 
 
@@ -735,16 +735,19 @@ def write_outputs(state: Path, info: dict) -> None:
     exports = {
         "HARVEST_PORTAL_URL": info.get("ckan", {}).get("url"),
         "HARVEST_PORTAL_TOKEN": info.get("ckan", {}).get("token"),
-        "DEMO_SITE_URL": info.get("demo_site", {}).get("url"),
+        "HARVEST_CFG_DEMO_SITE_URL": info.get("demo_site", {}).get("url"),
         # The demo agency's own catalog is an organization of the local CKAN (see seed_agency_catalog).
-        "DEMO_CATALOG_URL": info.get("ckan", {}).get("url"),
+        "HARVEST_CFG_DEMO_CATALOG_URL": info.get("ckan", {}).get("url"),
         "HARVEST_S3_ENDPOINT": info.get("s3", {}).get("endpoint"),
         "HARVEST_S3_ACCESS_KEY": info.get("s3", {}).get("access_key"),
         "HARVEST_S3_SECRET_KEY": info.get("s3", {}).get("secret_key"),
         # The demo drop sources' connections (include/sources/*/…drop*.yaml) and folder.
         "AIRFLOW_CONN_DEMO_S3": demo_connections(info).get("demo_s3"),
         "AIRFLOW_CONN_DEMO_SFTP": demo_connections(info).get("demo_sftp"),
-        "DEMO_DROP_DIR": info.get("demo_site", {}).get("drop_dir"),
+        "HARVEST_CFG_DEMO_DROP_DIR": info.get("demo_site", {}).get("drop_dir"),
+        # Deployment allowlists: every local service listens on loopback; the folder drop's root.
+        "HARVEST_ALLOW_HOSTS": "127.0.0.1",
+        "HARVEST_DROP_ROOTS": info.get("demo_site", {}).get("drop_dir"),
     }
     lines = [f"export {k}={shlex.quote(str(v))}" for k, v in exports.items() if v]
     (state / "services.env").write_text("\n".join(lines) + "\n")

@@ -51,8 +51,8 @@ def airflow_portal(services, airflow_db, monkeypatch_module):
     monkeypatch_module.delenv("HARVEST_PORTAL_TOKEN", raising=False)
     monkeypatch_module.setenv("AIRFLOW_CONN_GDC_PORTAL", json.dumps(
         {"conn_type": "http", "host": ckan["url"], "password": ckan["token"]}))
-    monkeypatch_module.setenv("DEMO_SITE_URL", services["demo_site"]["url"])
-    monkeypatch_module.setenv("DEMO_CATALOG_URL", ckan["url"])
+    monkeypatch_module.setenv("HARVEST_CFG_DEMO_SITE_URL", services["demo_site"]["url"])
+    monkeypatch_module.setenv("HARVEST_CFG_DEMO_CATALOG_URL", ckan["url"])
     return ckanapi.RemoteCKAN(ckan["url"], apikey=ckan["token"])
 
 

@@ -42,7 +42,7 @@ id: pcd-agency-catalog
 schedule: null
 source:
   kind: ckan_catalog
-  url: ${{CATALOG_URL}}
+  url: ${{HARVEST_CFG_CATALOG_URL}}
   organization: {ORG}
   dataset_prefix: pcd-
   page_size: 2
@@ -80,7 +80,7 @@ def catalog(services):
 
 @pytest.fixture()
 def cfg(catalog, tmp_path, monkeypatch):
-    monkeypatch.setenv("CATALOG_URL", catalog["url"] + "/")
+    monkeypatch.setenv("HARVEST_CFG_CATALOG_URL", catalog["url"] + "/")
     monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
     folder = tmp_path / "sources" / "pcd"
     folder.mkdir(parents=True)

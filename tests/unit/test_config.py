@@ -106,10 +106,10 @@ def test_bad_values_are_reported_per_field(sources, old, new, field, words):
 
 def test_environment_variables_are_interpolated(sources, monkeypatch):
     path = sources / "pcd" / "pm25-hourly.yaml"
-    monkeypatch.setenv("DEMO_SITE_URL", "http://127.0.0.1:9999")
+    monkeypatch.setenv("HARVEST_CFG_DEMO_SITE_URL", "http://127.0.0.1:9999")
     assert load_source(path).config.source.files[0].url == "http://127.0.0.1:9999/pcd/pm25_hourly.csv"
-    edit(path, "${DEMO_SITE_URL:-http://127.0.0.1:8765}", "${PCD_HOST_NOT_SET}")
-    with pytest.raises(ConfigError, match="environment variable PCD_HOST_NOT_SET is not set"):
+    edit(path, "${HARVEST_CFG_DEMO_SITE_URL:-http://127.0.0.1:8765}", "${HARVEST_CFG_PCD_HOST_NOT_SET}")
+    with pytest.raises(ConfigError, match="environment variable HARVEST_CFG_PCD_HOST_NOT_SET is not set"):
         load_source(path)
 
 

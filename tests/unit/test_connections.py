@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from harvesters.errors import FinalError
+from harvesters.errors import ConnectionUndefined, FinalError
 from harvesters.kinds.base import ConnectionInfo, connection_from_env
 from harvesters.portal import portal_settings
 
@@ -38,6 +38,6 @@ def test_portal_prefers_the_connection_then_the_environment(monkeypatch):
     assert (settings.url, settings.token, settings.create_organizations) == ("http://127.0.0.1:5000", "tok", True)
 
     def missing(conn_id):
-        raise FinalError("not defined")
+        raise ConnectionUndefined("not defined")
 
     assert portal_settings(missing).url == "http://env-portal"
