@@ -47,17 +47,10 @@ def _doc(loaded: LoadedSource) -> str:
 
 
 def _connection(conn_id: str):
-    """An Airflow Connection as the plain record the harvesters use."""
-    from airflow.sdk import Connection
-    from harvesters.errors import FinalError
-    from harvesters.kinds.base import ConnectionInfo
+    """An Airflow Connection as the plain record the harvesters use ("not defined" vs unreadable: see there)."""
+    from harvesters.kinds.base import airflow_connection
 
-    try:
-        c = Connection.get(conn_id)
-    except Exception:  # noqa: BLE001 - AirflowNotFoundException and friends
-        raise FinalError(f"Airflow connection {conn_id!r} is not defined") from None
-    return ConnectionInfo(conn_id, c.conn_type or "", c.host or "", c.port, c.login or "", c.password or "",
-                          c.schema or "", c.extra_dejson or {})
+    return airflow_connection(conn_id)
 
 
 def _airflow_errors(fn):
