@@ -59,8 +59,8 @@ def _choice(f: gdc.Field, value: Any, values: dict[str, Any], profile: Profile, 
     if f.choices == gdc.TRUE_FALSE:
         items = [_flag(v) for v in items]
     items = [f.aliases.get(str(v), v) for v in items]
-    known = f.choices if profile.rule(f.name) is None or not profile.rule(f.name).listed else \
-        profile.rule(f.name).listed
+    rule = profile.rule(f.name)
+    known = rule.listed if rule and rule.listed else f.choices  # the target's list, else the registry's
     unknown = [str(v) for v in items if v not in known]
     other = f"{f.name}_other"
     if unknown and f.has_other and profile.has(other) and gdc.OTHER in known:
