@@ -186,3 +186,21 @@ metadata: {{data_type: statistical, title: สำเนา, notes: สำเน�
     assert (copy["data_collect"], copy["update_frequency_interval"]) == ("บุคคล", "1.5")
     assert {t["name"] for t in copy["tags"]} == {"PM(2.5)", "อากาศ"}
     assert copy["title"].endswith("(จาก แคตตาล็อกข้อมูลหน่วยงาน (สาธิต))")
+
+
+def test_publish_refuses_a_title_taken_after_prepare(dga, dga_portal, demo_env, tmp_path):
+    from harvesters.results import ConvertedFile, PublishPlan, ValidationSummary
+
+    loaded = load_source(write_source(tmp_path))
+    settings = PortalSettings(url=dga_portal["url"], token=dga_portal["token"])
+    [staged] = run_source(loaded, settings=Settings.from_env(), portal_settings=settings).datasets  # awaits approval
+    cfg = loaded.config
+    report_files = run_source(loaded, settings=Settings.from_env(), dry_run=True)
+    files = [ConvertedFile.model_validate(f) for f in report_files.files]
+    checks = [ValidationSummary.model_validate(v) for v in report_files.validation]
+    # Meanwhile someone else opens a dataset with the same title (the local portal does not stop them).
+    other = dga.action.package_create(**{**stages_fields(cfg), "name": f"other-{uuid.uuid4().hex[:8]}"})
+    with pytest.raises(FinalError, match=f"is already the title of dataset {other['name']!r}"):
+        publishing.publish(cfg, files, checks, portal_of(dga_portal), PublishPlan.model_validate(staged.prepared),
+                           approved_by="tester")
+    assert dga.action.package_show(id=cfg.dataset_name)["private"] is True  # not opened
