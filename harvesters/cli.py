@@ -68,8 +68,30 @@ def cmd_sources_validate(args) -> int:
             missing_suites += 1
             print(f"{source.path}: validation.suite: no suite file {suites / (v.suite + '.json')}")
     bad = len(errors) + missing_suites
+    if args.portal:
+        bad += _titles_taken(loaded)
     print(f"{len(loaded) - missing_suites} valid, {bad} invalid", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _titles_taken(loaded) -> int:
+    """`validate --portal`: each single-dataset source's title against the live datasets of the target portal."""
+    from .errors import FinalError
+    from .portal import Portal, portal_settings
+    from .titles import check_title_free
+
+    portal = Portal(portal_settings())
+    taken = 0
+    for source in loaded:
+        cfg = source.config
+        if cfg.source.several_datasets():  # their titles come from the remote side, checked in prepare
+            continue
+        try:
+            check_title_free(portal, cfg.metadata.title, cfg.dataset_name)
+        except FinalError as exc:
+            taken += 1
+            print(f"{source.path}: {exc}")
+    return taken
 
 
 def cmd_sources_schema(args) -> int:
@@ -158,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = ssub.add_parser("validate", help="check source configs; exit 1 on any problem")
     p.add_argument("paths", nargs="*", help="config files or folders (default: every source)")
     p.add_argument("--sources-dir", help="root of the source configs (default: $HARVEST_SOURCES_DIR or include/sources)")
+    p.add_argument("--portal", action="store_true",
+                   help="also ask the target portal whether another live dataset already uses each title")
     p.set_defaults(func=cmd_sources_validate)
     p = ssub.add_parser("schema", help="print the JSON Schema of a source config")
     p.add_argument("--out", help="write to this file instead of stdout")

@@ -14,13 +14,19 @@ failed to convert, or a table its suite blocked, holds back only its dataset.
 
 from __future__ import annotations
 
+import logging
+
 from pydantic import ValidationError
 
 from .config import ID_RE, SourceConfig
 from .errors import FinalError
 from .gdc import fields as gdc
-from .gdc.model import DERIVED
+from .gdc import profiles
+from .gdc.intake import remote_metadata
+from .gdc.model import DERIVED, intake_model
 from .results import ConvertedFile, DatasetGroup, RemoteFile, ValidationSummary
+
+log = logging.getLogger(__name__)
 
 
 def group_files(cfg: SourceConfig, remotes: list[RemoteFile]) -> list[DatasetGroup]:
@@ -41,9 +47,13 @@ def config_for(cfg: SourceConfig, group: DatasetGroup) -> SourceConfig:
     if not ID_RE.match(target.name):
         raise FinalError(f"dataset name {target.name!r} is not a portal URL name (2–70 lower-case ASCII letters, "
                          "digits, '-' or '_')", source=cfg.id, file=target.origin)
-    metadata_model = type(cfg.metadata)
+    # The agency's metadata, liberally: only what the target portal would refuse holds the dataset back.
+    profile = profiles.active()
+    remote, notes = remote_metadata(target.metadata, profile, skip=DERIVED)
+    for note in notes:
+        log.info("%s: dataset %s: %s", cfg.id, target.name, note)
     merged = cfg.metadata.model_dump(exclude_none=True)
-    merged.update({k: v for k, v in target.metadata.items() if k not in DERIVED and v not in (None, "", [])})
+    merged.update(remote)
     if target.title:
         merged["title"] = target.title
     # The source's own fields are defaults; drop those that do not belong to the dataset's data type
@@ -51,15 +61,16 @@ def config_for(cfg: SourceConfig, group: DatasetGroup) -> SourceConfig:
     data_type = merged.get("data_type")
     for name in list(merged):
         field = gdc.BY_NAME.get(name.removesuffix("_other"))
-        if field and name not in target.metadata and data_type not in field.data_types:
+        if field and name not in remote and data_type not in field.data_types:
             del merged[name]
+    merged = {k: v for k, v in merged.items() if k == "tags" or profile.has(k)}
     try:
-        metadata = metadata_model.model_validate(merged)
+        metadata = intake_model(profile.name).model_validate(merged)
     except ValidationError as exc:  # say which fields, with their Thai labels
         problems = "; ".join(f"{gdc.label(str(e['loc'][0])) if e['loc'] else 'metadata'}: "
                              f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
-        raise FinalError(f"dataset {target.name}: its metadata does not fit the GD Catalog: {problems}",
-                         source=cfg.id, file=target.origin) from None
+        raise FinalError(f"dataset {target.name}: its metadata does not fit the target portal "
+                         f"({profile.name}): {problems}", source=cfg.id, file=target.origin) from None
     return cfg.model_copy(update={"dataset": target.name, "metadata": metadata})
 
 

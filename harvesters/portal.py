@@ -111,6 +111,16 @@ class Portal:
         except ckanapi.NotFound:
             return None
 
+    def datasets_titled(self, title: str, rows: int = 100) -> list[dict]:
+        """Live datasets (private ones too, as far as the token sees) whose title matches `title` as a phrase.
+
+        The search index may also return near matches (a phrase inside a longer title): callers compare.
+        """
+        phrase = title.replace("\\", "\\\\").replace('"', '\\"')
+        result = self.call("package_search", what=f"title {title!r}", q=f'title:"{phrase}"', rows=rows,
+                           include_private=True)
+        return result.get("results", [])
+
     def organization_exists(self, name: str) -> bool:
         try:
             self.call("organization_show", what=name, id=name)

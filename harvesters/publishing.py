@@ -27,6 +27,7 @@ from .gdc.mapping import ResourcePlan, dataset_fields, resource_plans
 from .portal import Portal
 from .results import ConvertedFile, PublishedResource, PublishPlan, PublishResult, ValidationSummary
 from .stages import check_gate
+from .titles import check_title_free
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 5
@@ -145,6 +146,7 @@ def prepare(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
         portal.ensure_organization(cfg.agency)
         existing = portal.dataset(cfg.dataset_name)
         _check_slug(portal, cfg, existing)
+        check_title_free(portal, fields["title"], cfg.dataset_name)
         approved = _approved(existing)
         reasons = []
         if existing is None:
@@ -183,6 +185,7 @@ def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
         dataset = portal.dataset(cfg.dataset_name)
         if dataset is None:
             raise FinalError(f"dataset {plan.dataset} vanished from the portal between prepare and publish")
+        check_title_free(portal, fields["title"], cfg.dataset_name)
         opened = {"private": False, "allow_harvest": "True"} if plan.needs_approval else {}
         if plan.staged:
             # The files are already there, uploaded privately by prepare: opening is one metadata change.

@@ -14,6 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Which GD Catalog the deployment pushes to: gdc-2.1 (DGA v2.1.0), gdc-2024 (the fork) or project (our own
+# schema, the local portal's). The local checks enforce what that portal enforces (harvesters/gdc/profiles.py).
+PORTAL_PROFILE_ENV = "HARVEST_PORTAL_PROFILE"
+PORTAL_PROFILE_DEFAULT = "project"
+
+
+def portal_profile() -> str:
+    """The target portal profile's name, from HARVEST_PORTAL_PROFILE (checked by gdc.profiles.get)."""
+    return os.environ.get(PORTAL_PROFILE_ENV, "").strip() or PORTAL_PROFILE_DEFAULT
 
 
 def _path(var: str, default: Path) -> Path:

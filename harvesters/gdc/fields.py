@@ -5,7 +5,11 @@ model (local checks before any push), the metadata mapper, and the scheming
 schema file the local CKAN enforces (``include/portal/gdc_dataset.json`` is
 generated from this module, and a test keeps the two in step).
 
-Source: ``../shared/gdc-metadata.md`` (ckanext-thai_gdc 2.1.0 scheming schema).
+Source: ``../shared/gdc-metadata.md`` and DGA's own scheming schemas
+(``harvesters/gdc/dga/``). This registry is the project's superset of every
+field and value the GD Catalog versions know; what one target portal keeps and
+enforces (its *profile*) is read from that portal's schema file by
+``profiles.py``, never retyped here.
 """
 
 from __future__ import annotations
@@ -87,11 +91,18 @@ DATASET_FIELDS: tuple[Field, ...] = (
     Field("license_id", "สัญญาอนุญาต", True, (
         "License not specified", "Creative Commons Attributions",
         "Creative Commons Attribution Share-Alike", "Creative Commons Non-Commercial (Any)",
-        "Open Data Common", "GNU Free Documentation License", OTHER,
+        "Open Data Common", "GNU Free Documentation License",
+        # the 2024 fork's list adds these (gdc-2.1 portals store them too: their licence list is not enforced)
+        "Creative Commons Attribution Non-Commercial", "Creative Commons Attribution Non-Commercial Share-Alike",
+        "Creative Commons Attribution Non-Commercial No-Derivs", "Creative Commons Attribution No-Derivs", OTHER,
     ), has_other=True,
         aliases={"cc-by": "Creative Commons Attributions", "cc-by-sa": "Creative Commons Attribution Share-Alike",
                  "cc-nc": "Creative Commons Non-Commercial (Any)", "odc": "Open Data Common",
-                 "gfdl": "GNU Free Documentation License", "not-specified": "License not specified"}),
+                 "gfdl": "GNU Free Documentation License", "not-specified": "License not specified",
+                 "cc-by-nc": "Creative Commons Attribution Non-Commercial",
+                 "cc-by-nc-sa": "Creative Commons Attribution Non-Commercial Share-Alike",
+                 "cc-by-nc-nd": "Creative Commons Attribution Non-Commercial No-Derivs",
+                 "cc-by-nd": "Creative Commons Attribution No-Derivs"}),
     Field("accessible_condition", "เงื่อนไขในการเข้าถึงข้อมูล"),
     Field("url", "URL"),
     Field("data_language", "ภาษาที่ใช้", False, (
@@ -120,19 +131,42 @@ DATASET_FIELDS: tuple[Field, ...] = (
     # Statistical datasets.
     Field("first_year_of_data", "ปีข้อมูลที่เริ่มต้น", data_types=(STATISTICAL,)),
     Field("last_year_of_data", "ปีข้อมูลที่สิ้นสุด", data_types=(STATISTICAL,)),
-    Field("data_release_calendar", "ปฏิทินการเผยแพร่ข้อมูล", data_types=(STATISTICAL,)),
+    Field("data_release_calendar", "ปฏิทินการเผยแพร่ข้อมูล", kind="date", data_types=(STATISTICAL, GEOSPATIAL)),
     Field("disaggregate", "การจำแนกข้อมูล", False, (
         "ไม่มี", "เพศ", "อายุ/กลุ่มอายุ", "สถานภาพสมรส", "ศาสนา", "ระดับการศึกษา", "อาชีพ",
         "สถานภาพการทำงาน", "อุตสาหกรรม/ประเภทกิจการ", "รายได้", "ขอบเขตเชิงภูมิศาสตร์หรือเชิงพื้นที่",
         "ผลิตภัณฑ์", "ไม่ทราบ", OTHER,
     ), multiple=True, has_other=True, data_types=(STATISTICAL,)),
     Field("unit_of_measure", "หน่วยวัด", data_types=(STATISTICAL,)),
-    Field("unit_of_multiplier", "หน่วยตัวคูณ", data_types=(STATISTICAL,)),
+    Field("unit_of_multiplier", "หน่วยตัวคูณ", False, (
+        "หน่วย", "สิบ", "ร้อย", "พัน", "หมื่น", "แสน", "ล้าน", "สิบล้าน", "ร้อยล้าน", "พันล้าน", "หมื่นล้าน",
+        "แสนล้าน", "ล้านล้าน", "ไม่ทราบ", OTHER,
+    ), has_other=True, data_types=(STATISTICAL,),
+        aliases={"unit": "หน่วย", "ten": "สิบ", "hundred": "ร้อย", "thousand": "พัน", "ten_thousand": "หมื่น",
+                 "hundred_thousand": "แสน", "million": "ล้าน", "ten_million": "สิบล้าน",
+                 "hundred_million": "ร้อยล้าน", "billion": "พันล้าน", "ten_billion": "หมื่นล้าน",
+                 "hundred_billion": "แสนล้าน", "trillion": "ล้านล้าน", "unknown": "ไม่ทราบ", "other": OTHER}),
     Field("calculation_method", "วิธีการคำนวณ", data_types=(STATISTICAL,)),
     Field("standard", "มาตรฐานการจัดทำข้อมูล", data_types=(STATISTICAL,)),
     Field("official_statistics", "สถิติทางการ", False, TRUE_FALSE, data_types=(STATISTICAL,)),
     # Geospatial datasets.
-    Field("geographic_data_set", "ชุดข้อมูลภูมิสารสนเทศ", data_types=(GEOSPATIAL,)),
+    # DGA lists no "อื่นๆ" here and has no _other field: the project's portal adds both; on a gdc-2.1
+    # target the profile check refuses geographic_data_set_other (that portal would drop it).
+    Field("geographic_data_set", "ชุดข้อมูลภูมิสารสนเทศ", False, (
+        "ชั้นข้อมูลแปลงที่ดิน", "ชั้นข้อมูลขอบเขตการปกครอง", "ชั้นข้อมูลเส้นทางคมนาคม", "ชั้นข้อมูลชุมนุม/อาคาร",
+        "ชั้นข้อมูลป่าไม้", "ชั้นข้อมูลการใช้ประโยชน์ที่ดิน", "ชั้นข้อมูลแหล่งน้ำ", "ชั้นข้อมูลอุทกศาสตร์",
+        "ชั้นข้อมูลหมุดหลักฐานแผนที่", "ชั้นข้อมูลความสูงภูมิประเทศเชิงตัวเลข", "ชั้นข้อมูลภาพแผนที่ภูมิประเทศ",
+        "ชั้นข้อมูลแผนที่ภาพถ่ายทางอากาศ", "ชั้นข้อมูลภาพวาดดาวเทียมดัดแก้", OTHER,
+    ), has_other=True, data_types=(GEOSPATIAL,),
+        aliases={"land_parcel": "ชั้นข้อมูลแปลงที่ดิน", "administrative_boundary": "ชั้นข้อมูลขอบเขตการปกครอง",
+                 "transportation": "ชั้นข้อมูลเส้นทางคมนาคม", "building": "ชั้นข้อมูลชุมนุม/อาคาร",
+                 "forest": "ชั้นข้อมูลป่าไม้", "land_use": "ชั้นข้อมูลการใช้ประโยชน์ที่ดิน",
+                 "water_body": "ชั้นข้อมูลแหล่งน้ำ", "hydrography": "ชั้นข้อมูลอุทกศาสตร์",
+                 "geodetic_control": "ชั้นข้อมูลหมุดหลักฐานแผนที่",
+                 "elevation": "ชั้นข้อมูลความสูงภูมิประเทศเชิงตัวเลข",
+                 "topographic_map": "ชั้นข้อมูลภาพแผนที่ภูมิประเทศ",
+                 "orthophoto": "ชั้นข้อมูลแผนที่ภาพถ่ายทางอากาศ",
+                 "satellite_image": "ชั้นข้อมูลภาพวาดดาวเทียมดัดแก้", "other": OTHER}),
     Field("equivalent_scale", "มาตราส่วน", False, (
         "1:4,000", "1:10,000", "1:25,000", "1:50,000", "1:250,000", OTHER,
     ), has_other=True, data_types=(GEOSPATIAL,)),
@@ -164,6 +198,17 @@ SLUG_MAX = 70
 
 
 def label(name: str) -> str:
-    """`name (Thai label)` for error messages, so agencies recognise the portal's field."""
-    f = BY_NAME.get(name)
-    return f"{name} ({f.label})" if f else name
+    """`name (Thai label)` for error messages, so agencies recognise the portal's field.
+
+    The label is the one the target portal shows (its profile's schema), else the registry's.
+    """
+    from .profiles import ProfileError, active  # the profiles read this module: imported here, not at the top
+
+    try:
+        thai = active().thai_label(name)
+    except ProfileError:  # reported where the profile is checked; a label must never fail
+        thai = None
+    thai = thai or (BY_NAME[name].label if name in BY_NAME else None)
+    if thai is None and name.endswith("_other") and name.removesuffix("_other") in BY_NAME:
+        thai = BY_NAME[name.removesuffix("_other")].label + " (อื่นๆ โปรดระบุ)"
+    return f"{name} ({thai})" if thai else name

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
+import string
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -40,6 +41,7 @@ CKAN_NAME_RE = re.compile(r"^[a-z0-9_-]{2,100}$")  # CKAN's own rule for dataset
 PREFIX_RE = re.compile(r"^([a-z0-9][a-z0-9_-]{0,39})?$")
 KEY_BASE_MAX = 50  # + "-" + 8 hex = 59: within common.KEY_RE's 60
 SEARCH_ROWS_MAX = 1000  # CKAN's default ckan.search.rows_max
+TITLE_PLACEHOLDERS = ("title", "organization", "catalog")
 
 
 def _slug(text: str) -> str:
@@ -91,6 +93,12 @@ class CkanCatalogSource(WebRequests):
                                                 "(e.g. `pcd-`); names over 70 characters are cut and hashed")
     connection: str | None = Field(None, description="Airflow Connection id whose password is a CKAN API token "
                                                      "(for private datasets)")
+    title_template: str = Field("{title}", description="The central copy's title: {title} is the remote dataset's "
+                                                       "title, {organization} its organization's title, {catalog} "
+                                                       "the catalog's host. The portal refuses a title another live "
+                                                       "dataset uses, so when the originals (or another copy) live on "
+                                                       "the same portal, name the origin: "
+                                                       "\"{title} (จาก {organization})\"")
 
     @field_validator("url")
     @classmethod
@@ -116,6 +124,20 @@ class CkanCatalogSource(WebRequests):
         if not PREFIX_RE.match(value):
             raise ValueError("dataset_prefix must be at most 40 lower-case ASCII letters, digits, '-' or '_', "
                              "starting with a letter or digit")
+        return value
+
+    @field_validator("title_template")
+    @classmethod
+    def _title_template(cls, value: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"not a title template ({exc}); write placeholders as {{title}}") from None
+        unknown = names - set(TITLE_PLACEHOLDERS)
+        if unknown or "title" not in names:
+            allowed = ", ".join("{" + p + "}" for p in TITLE_PLACEHOLDERS)
+            raise ValueError(f"title_template must hold {{title}} and may hold only {allowed}; "
+                             f"found: {sorted(names) or 'none'}")
         return value
 
     def hosts(self) -> set[str]:
@@ -196,7 +218,11 @@ class CkanCatalogSource(WebRequests):
         if tags:
             metadata["tags"] = tags
         name = pkg["name"]
-        return DatasetTarget(name=dataset_slug(self.dataset_prefix + name), title=pkg.get("title") or name,
+        org = pkg.get("organization") if isinstance(pkg.get("organization"), dict) else {}
+        title = self.title_template.format(title=" ".join(str(pkg.get("title") or name).split()),
+                                           organization=org.get("title") or org.get("name") or urlsplit(self.url).netloc,
+                                           catalog=urlsplit(self.url).netloc)
+        return DatasetTarget(name=dataset_slug(self.dataset_prefix + name), title=title,
                              metadata=metadata, origin=f"{self.url}/dataset/{name}")
 
     def _suffix(self, res: dict) -> str | None:

@@ -56,8 +56,10 @@ PG_BIN = Path(os.environ.get("HARVEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 HOST = "127.0.0.1"
 
 # Start order; stop runs it backwards. CKAN needs the first three.
-ORDER = ("postgres", "redis", "solr", "s3", "sftp", "demo_site", "ckan")
-DEPENDS = {"ckan": ("postgres", "redis", "solr")}
+ORDER = ("postgres", "redis", "solr", "s3", "sftp", "demo_site", "ckan", "ckan_dga")
+DEPENDS = {"ckan": ("postgres", "redis", "solr"), "ckan_dga": ("postgres", "redis", "solr")}
+# Started only when asked for by name (`--only ckan_dga`, or the tests' dga_portal fixture).
+ON_DEMAND = ("ckan_dga",)
 SYSADMIN = "harvest-admin"
 S3_REGION = "us-east-1"
 CKAN_PLUGINS = "activity scheming_datasets gdcthai"
@@ -579,42 +581,86 @@ def ckan_bin() -> Path:
     return path
 
 
-def start_ckan(state: Path, prev: dict, deps: dict) -> dict:
-    base = state / "ckan"
+# The CKAN sites: `ckan`, the project's portal (its generated schema, the Thai tag rule, the demo agency
+# catalog), and `ckan_dga`, a second site running DGA's GD Catalog v2.1.0 schema itself (DGA's file with
+# the one rename CKAN 2.12 needs, scheming's default presets, any tag as DGA's production portals take).
+# Each has its own ini, database (same PostgreSQL) and storage; they share Redis and the Solr stand-in,
+# kept apart by ckan.site_id (CKAN filters every search by it).
+CKAN_SITES = {
+    "ckan": {"db": "ckan", "site_id": "default", "tag_rule": "thai", "profile": "project"},
+    "ckan_dga": {"db": "ckan_dga", "site_id": "dga-gdc-2-1", "tag_rule": "any", "profile": "gdc-2.1"},
+}
+
+
+def ckan_schema(state: Path, name: str) -> str:
+    """The scheming schema file of a site, as the file:///ABS URL CKAN wants (a bare path breaks start-up)."""
+    if name == "ckan":
+        return (REPO / "include" / "portal" / "gdc_dataset.json").as_uri()
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from harvesters.gdc.profiles import dga_schema_for_ckan  # stdlib-only module: the one place of the rename
+
+    path = state / name / "dga_dataset.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(dga_schema_for_ckan(CKAN_SITES[name]["profile"]), ensure_ascii=False, indent=1),
+                    encoding="utf-8")
+    return path.as_uri()
+
+
+def start_ckan(state: Path, prev: dict, deps: dict, name: str = "ckan") -> dict:
+    site = CKAN_SITES[name]
+    base = state / name
     ini = base / "ckan.ini"
-    log = log_path(state, "ckan")
+    log = log_path(state, name)
     url = lambda p: f"http://{HOST}:{p}"  # noqa: E731
     status = lambda p: http_ok(f"{url(p)}/api/3/action/status_show")  # noqa: E731
-    port = reuse_or(state, "ckan", prev, status)
+    port = reuse_or(state, name, prev, status)
     if port is None:
         port = pick_port(prev.get("port"))
-        ckan_configure(ini, url(port), deps, log)
+        pg = deps["postgres"]
+        if site["db"] != pg["db"]:
+            pg_ensure_database(pg, site["db"], log)
+        db_url = pg["url"].rsplit("/", 1)[0] + "/" + site["db"]
+        ckan_configure(ini, url(port), deps, log, db_url=db_url, schema=ckan_schema(state, name), site=site)
         ckan_db_init(state, ini, log)
-        pid = spawn(state, "ckan", [str(ckan_bin()), "-c", str(ini), "run", "-H", HOST, "-p", str(port),
-                                    "--disable-reloader"], cwd=base)
-        wait_until(lambda: status(port), "ckan", state, pid, 90)
+        pid = spawn(state, name, [str(ckan_bin()), "-c", str(ini), "run", "-H", HOST, "-p", str(port),
+                                  "--disable-reloader"], cwd=base)
+        wait_until(lambda: status(port), name, state, pid, 90)
     token = ckan_token(state, ini, log)
-    info = {"url": url(port), "port": port, "token": token, "sysadmin": SYSADMIN, "ini": str(ini)}
+    info = {"url": url(port), "port": port, "token": token, "sysadmin": SYSADMIN, "ini": str(ini),
+            "profile": site["profile"]}
     ckan_ensure_orgs(info, log)
-    seed_agency_catalog(info, log)
+    if name == "ckan":
+        seed_agency_catalog(info, log)
     return info
 
 
-def ckan_configure(ini: Path, site_url: str, deps: dict, log: Path) -> None:
+def pg_ensure_database(pg: dict, db: str, log: Path) -> None:
+    """Another database in the devstack's PostgreSQL, owned by the CKAN role."""
+    psql = [str(PG_BIN / "psql"), "-h", HOST, "-p", str(pg["port"]), "-U", "postgres", "-d", "postgres",
+            "-v", "ON_ERROR_STOP=1", "-tAc"]
+    env = {"PGPASSWORD": pg["superuser_password"]}
+    if not run(psql + [f"SELECT 1 FROM pg_database WHERE datname = '{db}'"], "postgres", log, env).strip():
+        run(psql + [f"CREATE DATABASE {db} OWNER {pg['user']} ENCODING 'UTF8'"], "postgres", log, env)
+
+
+def ckan_configure(ini: Path, site_url: str, deps: dict, log: Path, *, db_url: str, schema: str,
+                   site: dict) -> None:
     """Generate ckan.ini once; (re)write the settings that depend on this run's ports."""
     ini.parent.mkdir(exist_ok=True)
     (ini.parent / "storage").mkdir(exist_ok=True)
     if not ini.exists():
         run([str(ckan_bin()), "generate", "config", str(ini)], "ckan: generate config", log)
-    schema = (REPO / "include" / "portal" / "gdc_dataset.json").as_uri()  # file:///ABS (a bare path breaks start-up)
     run([str(ckan_bin()), "config-tool", str(ini),
-         f"sqlalchemy.url={deps['postgres']['url']}",
+         f"sqlalchemy.url={db_url}",
          f"solr_url={deps['solr']['url']}",
          f"ckan.redis.url={deps['redis']['url']}",
          f"ckan.site_url={site_url}",
+         f"ckan.site_id={site['site_id']}",
          f"ckan.storage_path={ini.parent / 'storage'}",
          "ckan.max_resource_size=1024",
          f"ckan.plugins={CKAN_PLUGINS}",
+         f"ckanext.gdcthai.tag_rule={site['tag_rule']}",
          f"scheming.dataset_schemas={schema}",
          # Without the fallback a client bypasses the schema by sending another `type`.
          "scheming.dataset_fallback=true"], "ckan: config-tool", log)
@@ -687,7 +733,7 @@ def seed_agency_catalog(info: dict, log: Path) -> None:
 
 def wanted_services(only) -> list[str]:
     if not only:
-        return list(ORDER)
+        return [n for n in ORDER if n not in ON_DEMAND]
     names = set(only)
     unknown = names - set(ORDER)
     if unknown:
@@ -718,7 +764,7 @@ def start(state_dir: Path, only=None) -> dict:
     for name in wanted_services(only):
         prev = recorded.get(name, {})
         # CKAN's configuration needs the URLs of the services started before it.
-        info[name] = start_ckan(state, prev, info) if name == "ckan" else STARTERS[name](state, prev)
+        info[name] = start_ckan(state, prev, info, name) if name in CKAN_SITES else STARTERS[name](state, prev)
     merged = {**{k: v for k, v in recorded.items() if k not in info and is_running(state, k)}, **info}
     write_outputs(state, merged)
     return merged

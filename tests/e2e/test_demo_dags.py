@@ -106,8 +106,10 @@ def test_agency_catalog_datasets_are_copied_with_their_metadata_and_converted(da
         assert copy["organization"]["name"] == "gistda" and origin["organization"]["name"] == "gistda-catalog"
         assert (copy["private"], copy["allow_harvest"]) == (False, "True")
         # The agency's own metadata, not the config's defaults.
-        for field in ("title", "notes", "maintainer_email", "update_frequency_unit", "unit_of_measure"):
+        for field in ("notes", "maintainer_email", "update_frequency_unit", "unit_of_measure"):
             assert copy[field] == origin[field], field
+        # Its own title, naming its origin: the portal keeps one live dataset per title.
+        assert copy["title"] == f"{origin['title']} (จาก {origin['organization']['title']})"
         assert sorted(t["name"] for t in copy["tags"]) == sorted(t["name"] for t in origin["tags"])
         # XLSX/HTML in, CSV and Parquet out (3 stars); the agency's PDFs stay behind.
         assert {r["format"] for r in origin["resources"]} >= {"PDF"}

@@ -101,3 +101,28 @@ def test_uploaded_file_round_trips(portal, services, tmp_path):
     got = requests.get(resource["url"], headers={"Authorization": services["ckan"]["token"]}, timeout=30)
     assert got.status_code == 200
     assert got.content == payload
+
+
+@pytest.mark.parametrize("site", ["ckan", "ckan_dga"])
+def test_each_portal_enforces_exactly_what_its_profile_reads_from_its_schema(site, request, services):
+    """The profiles (harvesters/gdc/profiles.py) read enforcement from the schema files; the real CKAN agrees."""
+    from harvesters.gdc import profiles
+
+    info = services["ckan"] if site == "ckan" else request.getfixturevalue("dga_portal")
+    ckan = ckanapi.RemoteCKAN(info["url"], apikey=info["token"])
+    profile = profiles.get(info["profile"])
+    checked = 0
+    for name, rule in profile.dataset.items():
+        if rule.listed:
+            value = ["ไม่มีในรายการ"] if rule.multiple else "ไม่มีในรายการ"
+        elif rule.date or rule.integer:
+            value = "1.5 เดือน"
+        else:
+            continue
+        data = complete_dataset(**{name: value})
+        if rule.enforced or rule.date or rule.integer:
+            assert name in refused(ckan, data), name
+        else:
+            assert ckan.action.package_create(**data)[name] == value, name
+        checked += 1
+    assert checked >= 20

@@ -45,6 +45,7 @@ def source_copy(tmp_path: Path, new_id: str, agency: str = "pcd") -> Path:
         (folder / "_agency.yaml").write_text(text, encoding="utf-8")
     path = folder / f"{new_id}.yaml"
     text = (root / "pcd" / "pm25-hourly.yaml").read_text(encoding="utf-8").replace("id: pcd-pm25-hourly", f"id: {new_id}")
+    text = text.replace("\n  title: ", f"\n  title: ({new_id}) ", 1)  # a live dataset's title is unique on the portal
     path.write_text(text, encoding="utf-8")
     return path
 

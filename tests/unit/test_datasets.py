@@ -66,12 +66,12 @@ def test_a_record_dataset_does_not_inherit_statistical_fields(cfg):
 
 def test_remote_metadata_that_breaks_the_schema_is_a_clear_error_for_that_dataset(cfg):
     group = DatasetGroup(name="pcd-bad", files=["a"], target=DatasetTarget(
-        name="pcd-bad", origin="http://catalog/dataset/bad", metadata={"geo_coverage": "ดาวอังคาร"}))
+        name="pcd-bad", origin="http://catalog/dataset/bad", metadata={"data_category": "ดาวอังคาร"}))
     with pytest.raises(FinalError) as err:
-        datasets.config_for(cfg, group)
+        datasets.config_for(cfg, group)  # a choice the target enforces and that has no _other companion
     msg = str(err.value)
     assert msg.startswith("pcd-pm25-hourly: http://catalog/dataset/bad: dataset pcd-bad: its metadata does not fit")
-    assert "geo_coverage (" in msg  # with the field's Thai label
+    assert "data_category (" in msg  # with the field's Thai label
 
 
 def test_a_target_name_that_is_not_a_portal_url_name_is_refused(cfg):

@@ -27,9 +27,14 @@ from ckan.plugins.toolkit import Invalid, _
 # Same rule as harvesters.gdc.fields.TAG_PATTERN (the portal venv does not have
 # the harvesters package installed, so it is repeated here).
 THAI_TAG = re.compile(r"^[ก-๙\w \-.]+$")
+# `ckanext.gdcthai.tag_rule = any`: take any tag, as DGA's production portals do (the test portal
+# that runs DGA's own schema sets it); the default `thai` is the project portal's rule above.
+TAG_RULE_OPTION = "ckanext.gdcthai.tag_rule"
 
 
 def thai_tag_name_validator(value: Any, context: Any) -> Any:
+    if p.toolkit.config.get(TAG_RULE_OPTION, "thai") == "any":
+        return value
     if not THAI_TAG.match(value):
         raise Invalid(_('Tag "%s" can only contain Thai or alphanumeric characters, '
                         'spaces (" "), hyphens ("-"), underscores ("_") or dots (".")') % value)
