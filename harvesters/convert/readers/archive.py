@@ -16,6 +16,7 @@ skip that member with a warning, unless no member is left.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -68,7 +69,35 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
     formats: list[str] = []
     encodings: list[str] = []
     skipped: list[RefusedFile] = []
-    with zf, tempfile.TemporaryDirectory(prefix="convert-zip-") as tmp:
+    # Members stay on disk until the conversion ends (their rows stream from there).
+    tmp = tempfile.mkdtemp(prefix="convert-zip-")
+    cleanup = [lambda: shutil.rmtree(tmp, ignore_errors=True)]
+    try:
+        _read_members(zf, path, tmp, options, READERS, grids, warnings, formats, encodings, skipped, cleanup)
+    except BaseException:
+        for step in cleanup:
+            step()
+        raise
+    if not grids:
+        for step in cleanup:
+            step()
+        if skipped:
+            first = skipped[0]
+            raise RefusedFile(first.reason, first.message)
+        raise RefusedFile("no table", "no member of the archive has a table extension")
+    warnings.extend(f"skipped {e.message} ({e.reason})" for e in skipped)
+    return ReadResult(
+        format="zip",
+        grids=grids,
+        encoding=encodings[0] if encodings and len(set(encodings)) == 1 else None,
+        warnings=warnings,
+        stars_in=min((STARS.get(f, 3) for f in formats), default=None),
+        cleanup=cleanup,
+    )
+
+
+def _read_members(zf, path, tmp, options, READERS, grids, warnings, formats, encodings, skipped, cleanup) -> None:
+    with zf:
         check_container(zf, path, max_ratio=MAX_RATIO)
         members = [i for i in zf.infolist() if not i.is_dir() and not _hidden(i.filename)]
         for n, info in enumerate(members):
@@ -98,6 +127,7 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
                     raise RefusedFile(exc.reason, f"member {name!r}: {exc.message}") from None
                 skipped.append(RefusedFile(exc.reason, f"member {name!r}: {exc.message}"))
                 continue
+            cleanup.extend(result.cleanup)
             formats.append(result.format)
             if result.encoding:
                 encodings.append(result.encoding)
@@ -106,21 +136,6 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
             for grid in member_grids:
                 grid.name = f"{pure.stem}__{grid.name}" if grid.name and len(member_grids) > 1 else pure.stem
                 grids.append(grid)
-    if not grids:
-        if skipped:
-            first = skipped[0]
-            raise RefusedFile(first.reason, first.message)
-        raise RefusedFile("no table", "no member of the archive has a table extension")
-    warnings.extend(f"skipped {e.message} ({e.reason})" for e in skipped)
-    return ReadResult(
-        format="zip",
-        grids=grids,
-        encoding=encodings[0] if encodings and len(set(encodings)) == 1 else None,
-        warnings=warnings,
-        stars_in=min((STARS.get(f, 3) for f in formats), default=None),
-    )
-
-
 def _read_member(target: Path, readers, options) -> ReadResult:
     kind = sniff(target)
     refuse_unusable(kind)
@@ -130,7 +145,7 @@ def _read_member(target: Path, readers, options) -> ReadResult:
     if reader is None:
         raise RefusedFile("type mismatch", f"the bytes are {kind.kind}, not {target.suffix}")
     result = reader(target, kind, options=options)
-    result.grids = list(result.grids)  # read now: the temporary file goes away
+    result.grids = list(result.grids)
     return result
 
 
