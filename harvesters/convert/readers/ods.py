@@ -54,7 +54,7 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
 
     try:
         with zipfile.ZipFile(path) as zf:
-            check_container(zf, path)
+            check_container(zf, path, limits=options.limits if options is not None else None)
             grids: list[RawGrid] = []
             if not _needs_full_parse(zf):
                 fast = _read_with_calamine(path)
