@@ -116,7 +116,9 @@ def converted(tmp_path_factory):
 
 
 def test_every_fixture_has_a_verdict():
-    assert set(_all_fixture_files()) == set(CONVERTS) | set(REFUSED)
+    # thai-real/ has one test per file, and its own completeness check, in test_real_files.py
+    horror = {rel for rel in _all_fixture_files() if rel.startswith(H)}
+    assert horror == {rel for rel in set(CONVERTS) | set(REFUSED) if rel.startswith(H)}
 
 
 @pytest.mark.parametrize("rel", sorted(CONVERTS))
