@@ -68,6 +68,7 @@ class Scanned:
     names: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     nulls_read: list[list[str]] = field(default_factory=list)
+    pii: list[PiiCounts] = field(default_factory=list)
 
     def read(self, batch: _Batch) -> pa.RecordBatch:
         with pa.OSFile(str(self.segments[batch.segment])) as fh:
@@ -261,9 +262,11 @@ def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits) -> Scanned | None
     # Which columns hold something in the body decides the columns kept.
     present: dict[int, int] = {c: 0 for c in layout.columns}
     evidence = {c: C.Evidence() for c in layout.columns}
+    pii = {c: PiiCounts() for c in layout.columns}
     for record in _body_batches(scanned, layout.columns):
         for c, col in zip(layout.columns, record):
             evidence[c].add(col)
+            pii[c].add(col)
     for c in layout.columns:
         present[c] = evidence[c].present
     kept = layout.kept_columns(present)
@@ -273,6 +276,7 @@ def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits) -> Scanned | None
     scanned.names = layout.names(kept)
     scanned.types = [evidence[c].kind() for c in kept]
     scanned.nulls_read = [evidence[c].nulls_read() for c in kept]
+    scanned.pii = [pii[c] for c in kept]
     return scanned
 
 
@@ -292,14 +296,8 @@ def _body_batches(scanned: Scanned, cols: list[int]) -> Iterator[list[pa.Array]]
 
 def check_personal_data(scanned: Scanned, allowed: set[str]) -> None:
     """Refuse (``pii``) when a column not declared allowed holds personal data."""
-    checked = [(i, c) for i, c in enumerate(scanned.kept) if scanned.names[i] not in allowed]
-    if not checked:
-        return
-    counts = {c: PiiCounts() for _, c in checked}
-    for record in _body_batches(scanned, [c for _, c in checked]):
-        for (_, c), col in zip(checked, record):
-            counts[c].add(col)
-    hits = [(scanned.names[i], counts[c]) for i, c in checked if counts[c].is_personal()]
+    hits = [(name, found) for name, found in zip(scanned.names, scanned.pii)
+            if name not in allowed and found.is_personal()]
     if hits:
         described = "; ".join(f"column {name!r} holds {found.describe()}" for name, found in hits)
         raise RefusedFile("pii", described)

@@ -24,8 +24,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .columns import string_buffers, translate_thai_digits
 
 _SEP = r"[ \-\x{a0}]"
 _ID = rf"[0-9](?:{_SEP}?[0-9]){{12}}"
@@ -63,6 +66,21 @@ def scan_text(text: str) -> tuple[int, int, int, int]:
     return shaped, valid, mobiles, emails
 
 
+def _candidates(col: pa.Array) -> np.ndarray:
+    """Indexes of cells holding ten digits or more (ASCII or Thai), or an "@"."""
+    data, offsets = string_buffers(col)
+    data = data[offsets[0] : offsets[-1]]
+    if not len(data):
+        return np.zeros(0, np.int64)
+    digit = (data - np.uint8(0x30)) < 10
+    # A Thai digit is E0 B9 90..99: count it at its last byte.
+    digit[1:] |= (data[:-1] == 0xB9) & ((data[1:] - np.uint8(0x90)) < 10)
+    marks = np.concatenate(([0], np.cumsum(digit, dtype=np.int64)))
+    at = np.concatenate(([0], np.cumsum(data == 0x40, dtype=np.int64)))
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    return np.flatnonzero((marks[ends] - marks[starts] >= 10) | (at[ends] - at[starts] > 0))
+
+
 @dataclass
 class PiiCounts:
     """Cells of one column holding each kind of personal data."""
@@ -75,14 +93,15 @@ class PiiCounts:
     def add(self, col: pa.Array) -> None:
         if col.null_count == len(col):
             return
-        translated = col
-        if pc.any(pc.match_substring_regex(col, "[\\x{0e50}-\\x{0e59}]")).as_py():
-            for i, digit in enumerate("๐๑๒๓๔๕๖๗๘๙"):
-                translated = pc.replace_substring(translated, digit, str(i))
-        hits = pc.match_substring_regex(translated, _PREFILTER)
+        # Cheap first look at the bytes: cells with ten digits or more, or an "@".
+        candidates = _candidates(col)
+        if not len(candidates):
+            return
+        subset = translate_thai_digits(col.take(pa.array(candidates)))
+        hits = pc.match_substring_regex(subset, _PREFILTER)
         if not pc.any(hits).as_py():
             return
-        for text in col.filter(hits).to_pylist():
+        for text in subset.filter(hits).to_pylist():
             shaped, valid, mobiles, emails = scan_text(text)
             self.shaped += shaped > 0
             self.ids += valid > 0

@@ -148,12 +148,13 @@ def find_layout(
         columns = _table_columns(last_value_row, header)
         header_rows = declared
     else:
-        header = _header_start(cells, width, merges)
-        if header is None:
+        first = _header_start(cells, width, merges)
+        if first is None:
             return None
+        header = _upper_levels(cells, width, first, merges)
         columns = _table_columns(last_value_row, header)
-        headerless = _first_row_is_data(cells, header, columns)
-        header_rows = [] if headerless else _header_block(cells, width, header, columns, merges)
+        headerless = header == first and _first_row_is_data(cells, header, columns)
+        header_rows = [] if headerless else [*range(header, first), *_header_block(cells, width, first, columns, merges)]
     body_start = header if headerless else header_rows[-1] + 1
     dropped: Counter = Counter()
     if lone_native is None:
@@ -212,9 +213,30 @@ def _header_start(cells: list[list[Any]], width: np.ndarray, merges: list[Merge]
     if not wide:
         return None
     for row in wide:
-        if _labels_data_columns(cells, width, row, merges):
+        if _labels_data_columns(cells, width, row, merges) and not _title_lines(cells, width, row):
             return row
     return wide[0]
+
+
+def _title_lines(cells: list[list[Any]], width: np.ndarray, row: int) -> bool:
+    """``row`` opens lines of text only ("Title", "unit: persons", "as of ...")
+    that a blank row separates from a row at least as wide, which numbers or
+    dates follow: those lines are titles, and the header is below them."""
+    end = row
+    while end < len(cells) and width[end]:
+        end += 1
+    if any(_has_values(cells[r]) for r in range(row, end)):
+        return False
+    nxt = next((r for r in range(end, len(cells)) if width[r]), None)
+    if nxt is None or width[nxt] < max(2, width[row]) or not _label_row(cells[nxt], range(len(cells[nxt]))):
+        return False
+    return any(_has_values(cells[r]) for r in range(nxt + 1, min(nxt + 1 + DATA_LOOKAHEAD, len(cells))))
+
+
+def _has_values(row: list[Any]) -> bool:
+    """A number or a date that is not a year label."""
+    return any(v is not None and not _is_year_label(v) and (parse_number(v) is not None or parse_date(v) is not None)
+               for v in row)
 
 
 def _labels_data_columns(cells: list[list[Any]], width: list[int], row: int, merges: list[Merge]) -> bool:
@@ -227,6 +249,31 @@ def _labels_data_columns(cells: list[list[Any]], width: list[int], row: int, mer
         if m.first_row <= row <= m.last_row and cells[m.first_row][m.first_col] is not None:
             labelled.update(range(m.first_col, m.last_col + 1))
     return len(labelled & data_columns) >= 0.5 * len(data_columns)
+
+
+def _upper_levels(cells: list[list[Any]], width: np.ndarray, first: int, merges: list[Merge]) -> int:
+    """The header's first row, looking above ``first``: a sparse row directly
+    above (a few labels, no blank row between) is a header level, not a title,
+    when it groups the columns below it: a label merged across columns the
+    lower row labels, or (unmerged, as CSV exports merged cells) a stub label
+    over an empty lower cell together with a label followed by empty cells
+    that the lower row labels. A single label across the table is a title."""
+    top = first
+    while top > 0 and first - top < MAX_HEADER_ROWS - 1:
+        r, below = top - 1, cells[top]
+        row = cells[r]
+        labels = [c for c, v in enumerate(row) if v is not None]
+        if len(labels) < 2 or not _label_row(row, range(len(row))):
+            break
+        merged = [m for m in merges if m.first_row == r and m.horizontal and row[m.first_col] is not None
+                  and any(below[c] is not None for c in range(m.first_col, min(m.last_col + 1, len(below))))]
+        stub = any(below[c] is None for c in labels)
+        spread = [c for c in labels
+                  if c + 1 < len(row) and row[c + 1] is None and below[c] is not None and below[c + 1] is not None]
+        if not (merged or (stub and spread)):
+            break
+        top = r
+    return top
 
 
 def _table_columns(last_value_row: np.ndarray, start: int) -> list[int]:

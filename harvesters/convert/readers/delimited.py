@@ -130,11 +130,9 @@ class _TextStream:
                 fffd += removed
                 if pending:  # the worker split without the record carried from before: split again
                     rows, pending = self.splitter.split_from(data, last, pending)
-                else:
-                    pending = carried
-                if rows is not None and len(rows):
-                    return _columns(rows)
-                return None
+                    return _columns(rows) if rows is not None and len(rows) else None
+                pending = carried
+                return rows
 
             try:
                 for chunk, last in _raw_chunks(self.path, self.skip, self.limits.max_line_bytes):
@@ -267,7 +265,7 @@ def _chunk_work(chunk: bytes, last: bool, encoding: str, splitter: "_Splitter"):
     carried from the chunk before; when one is, the caller splits ``data`` again."""
     data, counts, fffd = _decode_chunk(chunk, encoding)
     rows, carried = splitter.split_from(data, last, b"")
-    return data, last, counts, fffd, carried, rows
+    return data, last, counts, fffd, carried, _columns(rows) if rows is not None and len(rows) else None
 
 
 def _columns(rows: pa.ListArray) -> ArrowBlock:
@@ -424,7 +422,9 @@ def _consistency(sample: str, delimiter: str, quote: str) -> float:
 
 def sniff_quote(sample: str) -> str:
     """Double quotes unless single quotes clearly delimit fields instead."""
-    boundary = r"(?:^|[,;\t|])[ ]*{q}|{q}[ ]*(?:[,;\t|]|$)"
-    doubles = len(re.findall(boundary.format(q='"'), sample, re.M))
-    singles = len(re.findall(boundary.format(q="'"), sample, re.M))
-    return "'" if singles > 2 * doubles and singles >= 4 else '"'
+    # A whole quoted field: the quote opens after a delimiter and closes before
+    # one (a leading apostrophe, Excel's text marker, opens nothing).
+    field = r"(?:^|[,;\t|])[ ]*{q}[^{q}\n]*{q}[ ]*(?=[,;\t|]|$)"
+    doubles = len(re.findall(field.format(q='"'), sample, re.M))
+    singles = len(re.findall(field.format(q="'"), sample, re.M))
+    return "'" if singles > 2 * doubles and singles >= 2 else '"'

@@ -239,7 +239,9 @@ def test_xlsx_title_and_subtitle_above_blank_rows_give_one_table(tmp_path, title
     data = _data(table)
     assert data["จังหวัด"] == ["เชียงใหม่", "ลำพูน", "ลำปาง"]
     assert [d.isoformat() for d in data["วันที่ปรับปรุง"]] == ["2023-12-31", "2023-12-31", "2023-12-15"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clinics.csv", "clinics.parquet"]
+    # (converter branch) the Frictionless table schema goes with the outputs (issue 12, "Output that tells more")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clinics.csv", "clinics.parquet",
+                                                                     "clinics.schema.json"]
 
 
 def test_xlsx_merged_title_above_blank_row_and_two_level_header(tmp_path):
