@@ -153,3 +153,13 @@ def test_national_id_columns_only_for_personal_data(sources):
         load_source(path)
     edit(path, "  unit_of_measure: ราย", "  unit_of_measure: ราย\n  data_category: personal")
     assert load_source(path).config.outputs.allow_national_id_columns == ["เลขประจำตัวประชาชน"]
+    assert load_source(path).config.outputs.allow_personal_data_columns == ["เลขประจำตัวประชาชน"]
+
+
+def test_personal_data_columns_only_for_personal_data(sources):
+    path = sources / "ddc" / "respiratory-patients.yaml"
+    edit(path, "validation:", "outputs:\n  allow_personal_data_columns: [โทรศัพท์]\nvalidation:")
+    with pytest.raises(ConfigError, match="allow_personal_data_columns: personal data may be published only"):
+        load_source(path)
+    edit(path, "  unit_of_measure: ราย", "  unit_of_measure: ราย\n  data_category: personal")
+    assert load_source(path).config.outputs.allow_personal_data_columns == ["โทรศัพท์"]
