@@ -332,6 +332,9 @@ class _Splitter:
                     return self._slow(original, last)
             inside = (np.cumsum(is_quote, dtype=np.int64) & 1).astype(bool)
             is_sep &= is_break | ~inside
+        breaks = pos[is_break]
+        if len(breaks) and int(np.diff(breaks, prepend=-1).max()) > self.max_line:
+            raise RefusedFile("size", f"limit max_line_bytes: a line is longer than {self.max_line} bytes")
         seps = pos[is_sep]
         row_ends = np.flatnonzero(is_break[is_sep])
         blanked = a.copy()

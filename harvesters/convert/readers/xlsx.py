@@ -21,6 +21,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Iterator
 
+from ...errors import RefusedFile
 from ..options import Limits
 from ..sniff import Sniffed
 from .archive import check_container
@@ -58,7 +59,8 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
                     continue  # a chartsheet
                 merges = merged_ranges(zf, ws._worksheet_path, limits.max_merged_ranges)
                 grids.extend(_sheet_grids(ws, merges))
-    except UnreadableWorkbook:
+    except (UnreadableWorkbook, RefusedFile):
+        book.close()
         raise
     except Exception as exc:
         book.close()
@@ -95,8 +97,6 @@ _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]{1,3})([0-9]{1,7}):
 
 def merged_ranges(zf: zipfile.ZipFile, member: str, limit: int) -> list[Merge]:
     """The merged ranges a sheet's XML lists, read in a streamed scan."""
-    from ...errors import RefusedFile
-
     name = member.lstrip("/")
     merges: list[Merge] = []
     tail = b""
