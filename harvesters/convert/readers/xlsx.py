@@ -1,11 +1,14 @@
-"""XLSX/XLSM via openpyxl's read-only mode: rows stream from the sheet XML.
+"""XLSX/XLSM: rows stream from the sheet XML.
 
-Read-only mode cannot report merged cells, which Thai statistics workbooks use
-for both headers and data, so :func:`merged_ranges` reads the ``<mergeCell>``
-elements of each sheet's XML itself (a streamed scan of the decompressed XML;
-no library exposes them without loading the whole sheet). Cached formula
-results are read (``data_only``), never the formulas. The ZIP directory is
-checked for bomb-like sizes before anything is inflated.
+openpyxl's read-only mode opens the workbook (sheet list, shared strings,
+which styles are dates, the date epoch), and the rows of each sheet are read
+here with lxml ``iterparse``: openpyxl's own row parser goes through the
+pure-Python ElementTree (defusedxml is installed), five times slower, and
+cannot report merged cells, which Thai statistics workbooks use for both
+headers and data. Cell values follow openpyxl's rules (``_cell_value``);
+cached formula results are read, never the formulas; merged ranges come from
+the ``<mergeCell>`` elements (:func:`merged_ranges`, a streamed scan). The
+ZIP directory is checked for bomb-like sizes before anything is inflated.
 
 A sheet of at most ``SPLIT_ROWS`` rows is read whole and split into the
 tables it holds (``blocks.split_sheet``: stacked or side by side); a longer
@@ -36,8 +39,6 @@ class UnreadableWorkbook(Exception):
 
 
 def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult:
-    import openpyxl
-
     limits = options.limits if options is not None else Limits()
     try:
         with zipfile.ZipFile(path) as zf:
@@ -45,45 +46,124 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
     except zipfile.BadZipFile as exc:
         raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about every unsupported extension
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        reader = _open_book(path)
     except Exception as exc:  # openpyxl/lxml/zipfile raise their own assorted types
         raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
     kind = sniffed.kind if sniffed else "xlsx"
     grids: list[RawGrid] = []
+    zf = reader.archive  # open until the conversion ends: long sheets stream from it
     try:
-        with zipfile.ZipFile(path) as zf:
-            for ws in book.worksheets:
-                if not hasattr(ws, "_worksheet_path"):
-                    continue  # a chartsheet
-                merges = merged_ranges(zf, ws._worksheet_path, limits.max_merged_ranges)
-                grids.extend(_sheet_grids(ws, merges))
+        for sheet, rel in reader.parser.find_sheets():
+            if rel.target not in reader.valid_files or "chartsheet" in rel.Type:
+                continue
+            member = rel.target.lstrip("/")
+            merges = merged_ranges(zf, member, limits.max_merged_ranges)
+            grids.extend(_sheet_grids(zf, reader, sheet.name, member, merges))
     except (UnreadableWorkbook, RefusedFile):
-        book.close()
+        zf.close()
         raise
     except Exception as exc:
-        book.close()
+        zf.close()
         raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
-    return ReadResult(format=kind, grids=grids, cleanup=[book.close])
+    return ReadResult(format=kind, grids=grids, cleanup=[zf.close])
 
 
-def _sheet_grids(ws, merges: list[Merge]) -> list[RawGrid]:
-    ws.reset_dimensions()  # never trust the declared dimension (A1:XFD1048576 pads every row)
-    rows = _rows(ws)
+def _open_book(path: Path):
+    """openpyxl's reader up to the worksheets: sheet list, shared strings, date
+    styles, epoch. Its read-only worksheets are not made: each would scan its
+    sheet for the dimension, in pure Python, before a single row is read."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+
+    reader = ExcelReader(str(path), read_only=True, data_only=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # openpyxl warns about every unsupported extension
+        reader.read_manifest()
+        reader.read_strings()
+        reader.read_workbook()
+        apply_stylesheet(reader.archive, reader.wb)
+    return reader
+
+
+def _sheet_grids(zf: zipfile.ZipFile, reader, title: str, member: str, merges: list[Merge]) -> list[RawGrid]:
+    book = reader.wb
+    cells = _CellReader(reader.shared_strings, book._date_formats, book._timedelta_formats, book.epoch)
+    rows = _rows(zf, member, cells)
     head = list(islice(rows, SPLIT_ROWS + 1))
     if len(head) <= SPLIT_ROWS:
-        return split_sheet(RawGrid(rows=head, name=ws.title, merges=merges, sheet=ws.title))
-    return [RawGrid(name=ws.title, merges=merges, sheet=ws.title, blocks=lambda: _blocks(chain(head, rows)))]
+        return split_sheet(RawGrid(rows=head, name=title, merges=merges, sheet=title))
+    return [RawGrid(name=title, merges=merges, sheet=title, blocks=lambda: _blocks(chain(head, rows)))]
 
 
-def _rows(ws) -> Iterator[list[Any]]:
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_ROW, _C, _V, _IS, _T = (f"{_NS}{n}" for n in ("row", "c", "v", "is", "t"))
+_REF = re.compile(r"([A-Z]{1,3})([0-9]+)")
+
+
+class _CellReader:
+    """A ``<c>`` element's value as openpyxl's reader gives it (data_only)."""
+
+    def __init__(self, shared_strings, date_formats, timedelta_formats, epoch) -> None:
+        self.shared, self.dates, self.durations, self.epoch = shared_strings, date_formats, timedelta_formats, epoch
+
+    def value(self, c) -> Any:
+        kind = c.get("t", "n")
+        if kind == "inlineStr":
+            node = c.find(_IS)
+            return "".join(t.text or "" for t in node.iter(_T)) if node is not None else None
+        text = c.findtext(_V)
+        if text is None or text == "":
+            return None
+        if kind == "n":
+            from openpyxl.utils.datetime import from_excel
+
+            number = float(text) if ("." in text or "E" in text or "e" in text) else int(text)
+            style = int(c.get("s", 0) or 0)
+            if style in self.dates:
+                try:
+                    return from_excel(number, self.epoch, timedelta=style in self.durations)
+                except (OverflowError, ValueError):
+                    return "#VALUE!"
+            return number
+        if kind == "s":
+            return self.shared[int(text)]
+        if kind == "b":
+            return bool(int(text))
+        if kind == "d":
+            from openpyxl.utils.datetime import from_ISO8601
+
+            return from_ISO8601(text)
+        return text  # str (a formula's text result), e (an error value such as #DIV/0!)
+
+
+def _rows(zf: zipfile.ZipFile, member: str, cells: _CellReader) -> Iterator[list[Any]]:
+    """The sheet's rows in order, a blank row for every row number skipped."""
+    from lxml import etree
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unsupported extensions, met while the sheet streams
-            for row in ws.iter_rows(values_only=True):
-                yield list(row)
-    except Exception as exc:  # a broken sheet XML half-way
+        with zf.open(member) as fh:
+            events = etree.iterparse(fh, events=("end",), tag=_ROW, resolve_entities=False, no_network=True,
+                                     huge_tree=True)
+            expected = 1
+            for _, row in events:
+                number = int(row.get("r") or expected)
+                for _ in range(expected, number):
+                    yield []
+                expected = number + 1
+                values: list[Any] = []
+                for c in row.iter(_C):
+                    ref = c.get("r")
+                    col = _column(_REF.match(ref).group(1).encode()) if ref else len(values)
+                    if col >= len(values):
+                        values.extend([None] * (col - len(values)))
+                        values.append(cells.value(c))
+                    else:
+                        values[col] = cells.value(c)
+                yield values
+                row.clear()
+                while row.getprevious() is not None:
+                    del row.getparent()[0]
+    except (etree.XMLSyntaxError, zipfile.BadZipFile, EOFError, OSError, KeyError, IndexError, ValueError) as exc:
         raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
 
 
