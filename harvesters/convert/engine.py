@@ -112,14 +112,21 @@ class _Spill:
 
 
 class _MergeFiller:
-    """Fills merged ranges row by row: every cell of a range gets the anchor's value."""
+    """Fills merged ranges row by row: every cell of a range gets the anchor's
+    value. ``merges`` may grow while rows stream (ODS finds a range at its
+    anchor row), never with a range starting above the rows already filled."""
 
     def __init__(self, merges: list[Merge]) -> None:
-        self.pending = sorted((m for m in merges if m.last_row > m.first_row or m.horizontal),
-                              key=lambda m: m.first_row, reverse=True)
+        self.source = merges
+        self.taken = 0
+        self.pending: list[Merge] = []  # by first row, descending: the next one is last
         self.active: list[tuple[Merge, Any]] = []
 
     def fill(self, r: int, row: list[Any]) -> list[Any]:
+        if len(self.source) > self.taken:
+            fresh = [m for m in self.source[self.taken :] if m.last_row > m.first_row or m.horizontal]
+            self.taken = len(self.source)
+            self.pending = sorted(self.pending + fresh, key=lambda m: m.first_row, reverse=True)
         while self.pending and self.pending[-1].first_row <= r:
             m = self.pending.pop()
             anchor = row[m.first_col] if m.first_row == r and m.first_col < len(row) else None
