@@ -37,8 +37,10 @@ _EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
 # One pass of RE2 over a batch finds the cells worth a closer look.
 _PREFILTER = f"{_ID}|{_MOBILE}|@"
 
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-\u00a0]?[0-9])*(?![0-9])")
-_MOBILE_PY = re.compile(r"(?<![0-9+])(?:\+66[ \-\u00a0]?|0)[689][0-9][ \-\u00a0]?[0-9]{3}[ \-\u00a0]?[0-9]{4}(?![0-9])")
+# Digits next to a decimal point belong to a decimal number (0.0812345678), never to an ID or a phone.
+_DIGIT_RUN = re.compile(r"(?<![0-9.])[0-9](?:[ \-\u00a0]?[0-9])*(?![0-9]|\.[0-9])")
+_MOBILE_PY = re.compile(
+    r"(?<![0-9+.])(?:\+66[ \-\u00a0]?|0)[689][0-9][ \-\u00a0]?[0-9]{3}[ \-\u00a0]?[0-9]{4}(?![0-9]|\.[0-9])")
 _EMAIL_PY = re.compile(_EMAIL)
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 

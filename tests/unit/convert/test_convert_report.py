@@ -60,3 +60,11 @@ def test_a_text_column_keeps_na_markers_as_text(tmp_path):
     assert columns["a"].type == "text" and columns["a"].null_markers == []
     assert pq.read_table(table.parquet).column("a").to_pylist() == ["x", "N/A", "y"]
     assert columns["b"].type == "integer" and columns["b"].null_markers == ["#VALUE!"]
+
+
+def test_decimals_are_not_phone_numbers_or_ids(tmp_path):
+    """Digits after a decimal point are a fraction: 0.0812345678 is no mobile number."""
+    path = tmp_path / "values.csv"
+    path.write_text("a,b\n0.0812345678,1234567890123.5\n12.0912345678,3.1101700012341\n", encoding="utf-8")
+    (table,) = convert_file(path, tmp_path / "out").tables
+    assert [c.type for c in table.columns] == ["decimal", "decimal"]
