@@ -38,7 +38,6 @@ _INT_SAFE_LENGTH = 18  # sign, digits and commas: at most 18 characters always f
 _THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
 _MONTH_KEYS = list(THAI_MONTHS)
 _MONTH_NUMBERS = np.array([THAI_MONTHS[k] for k in _MONTH_KEYS], dtype=np.int64)
-_MARKER_SET = pa.array(NULL_MARKERS)
 NUMERIC = (INTEGER, DECIMAL)
 
 
@@ -103,7 +102,8 @@ def _plain_number_text(translated: pa.Array) -> pa.Array:
 
 
 def _markers(values: pa.Array) -> np.ndarray:
-    return np_bool(pc.is_in(pc.utf8_lower(values), value_set=_MARKER_SET))
+    # The value set is built per call: an Arrow array made at import time would import pandas.
+    return np_bool(pc.is_in(pc.utf8_lower(values), value_set=pa.array(NULL_MARKERS, pa.string())))
 
 
 # --- evidence ------------------------------------------------------------------------------

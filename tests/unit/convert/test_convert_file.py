@@ -209,3 +209,12 @@ def test_no_temp_files_left_after_success(thai_csv, tmp_path):
     out = tmp_path / "out"
     convert_file(thai_csv, out)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_importing_the_converter_does_not_import_pandas():
+    """No Arrow array is built at import time (that pulls pandas in: seconds per task start)."""
+    import subprocess
+    import sys
+
+    code = "import sys, harvesters.convert; print('pandas' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
