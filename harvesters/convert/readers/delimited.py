@@ -99,7 +99,7 @@ class _TextStream:
             yield from self._chunk_blocks()
         except _NotUtf8:
             if self.encoding == "utf-8" and _looks_thai_file(self.path):
-                self.encoding = "cp874"
+                self.encoding = self.result.encoding = "cp874"
             else:
                 self.encoding = None
             raise Reread() from None
