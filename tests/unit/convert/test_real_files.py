@@ -93,7 +93,8 @@ def test_n_icu_bed_2553(converted):
     counts = [f"{o}_N_{k}" for o in owners for k in kinds]
     assert [c.name for c in table.columns] == ["Region", "SubRegion", "Province"] + counts
     assert table.rows_written == 75
-    assert _columns(table) == {"Region": "text", "SubRegion": "text", "Province": "text"} | {c: "integer" for c in counts}
+    texts = {"Region": "text", "SubRegion": "text", "Province": "text"}
+    assert _columns(table) == texts | {c: "integer" for c in counts}
     data, rows = _data(table)
     assert data["Province"][0] == "กรุงเทพมหานคร"  # "กรุงเทพมหานคร " in the file
     assert data["Total_N_ICU_BED"][0] == 1502
