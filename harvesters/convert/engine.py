@@ -332,11 +332,11 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
         if parquet_path is not None:
             parquet = pq.ParquetWriter(str(parquet_path), schema, compression="zstd")
 
-        def prepare(record: list[pa.Array]):
-            typed, texts = zip(*(C.cast(col, kind) for col, kind in zip(record, scanned.types))) if record else ((), ())
-            n = len(record[0]) if record else 0
-            return (pa.RecordBatch.from_arrays(list(typed), schema=schema) if parquet is not None and record else None,
-                    C.csv_lines(list(texts)) if csv_fh is not None and record else b"", n)
+        def prepare(record: list[pa.Array]) -> tuple[pa.RecordBatch | None, bytes]:
+            """Typed values and CSV lines of one batch (runs in a worker)."""
+            cast = [C.cast(col, kind) for col, kind in zip(record, scanned.types)]
+            batch = pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=schema) if parquet is not None else None
+            return batch, C.csv_lines([text for _, text in cast]) if csv_fh is not None else b""
 
         def flush() -> None:
             if group:
@@ -344,11 +344,11 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
                 group.clear()
 
         def take(result) -> None:
-            record, lines, _n = result
+            batch, lines = result
             if csv_fh is not None:
                 csv_fh.write(lines)
-            if parquet is not None and record is not None:
-                group.append(record)
+            if batch is not None:
+                group.append(batch)
                 if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
                     flush()
 
