@@ -168,9 +168,13 @@ class _Scanner:
         finally:
             self.spill.close()
         n = self.rows
-        width = np.concatenate(self.widths) if self.widths else np.zeros(0, np.int32)
+        # Per-row facts are a few bytes a row (uint16 width: max_columns is at most 16,384 by default).
+        width = np.concatenate(self.widths) if self.widths else np.zeros(0, np.uint16)
+        self.widths = []
         is_note = np.concatenate(self.notes) if self.notes else np.zeros(0, bool)
+        self.notes = []
         lone = np.concatenate(self.lone) if self.lone else np.zeros(0, bool)
+        self.lone = []
         if self.grid.structured:
             width = np.maximum(width, 1)  # every record counts, even an empty one
         layout = find_layout(self.head, width[:n], is_note, self.grid.merges, self.grid.header_rows,
@@ -243,7 +247,7 @@ class _Scanner:
             if col.null_count < n:
                 valid = C.np_bool(col.is_valid())
                 self.last_value_row[c] = self.rows + n - 1 - int(np.argmax(valid[::-1]))
-        self.widths.append(width)
+        self.widths.append(np.minimum(width, np.iinfo(np.uint16).max).astype(np.uint16))
         self.notes.append(notes)
         self.lone.append(lone)
         segment, index = self.spill.write(list(columns), n)

@@ -37,6 +37,7 @@ class Limits(BaseModel):
     max_member_bytes: int = Field(2 * 2**30, ge=1, description="Declared expanded size of all members together")
     max_ratio: int = Field(100, ge=1, description="Expansion ratio of a ZIP archive and of each sizeable member")
     max_container_ratio: int = Field(1000, ge=1, description="Expansion ratio inside XLSX/ODS (sheet XML is repetitive)")
+    max_strings_bytes: int = Field(256 * 2**20, ge=1, description="Expanded size of an XLSX shared strings table")
     max_memory_mb: int = Field(768, ge=64, description="Growth of the converting process's resident memory (checked between blocks)")
 
 

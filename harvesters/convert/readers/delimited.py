@@ -130,13 +130,14 @@ class _TextStream:
                 fffd += removed
                 if pending:  # the worker split without the record carried from before: split again
                     rows, pending = self.splitter.split_from(data, last, pending)
-                    return _columns(rows) if rows is not None and len(rows) else None
+                    return _columns(rows, self.limits.max_columns) if rows is not None and len(rows) else None
                 pending = carried
                 return rows
 
             try:
                 for chunk, last in _raw_chunks(self.path, self.skip, self.limits.max_line_bytes):
-                    inflight.append(pool.submit(_chunk_work, chunk, last, encoding, self.splitter))
+                    inflight.append(pool.submit(_chunk_work, chunk, last, encoding, self.splitter,
+                                                self.limits.max_columns))
                     while len(inflight) >= WORKERS:
                         block = handle(inflight.popleft().result())
                         if block is not None:
@@ -260,18 +261,20 @@ def _decode_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, i
     return data, counts, fffd
 
 
-def _chunk_work(chunk: bytes, last: bool, encoding: str, splitter: "_Splitter"):
+def _chunk_work(chunk: bytes, last: bool, encoding: str, splitter: "_Splitter", max_columns: int):
     """Decode and split one chunk (runs in a worker), assuming no record is
     carried from the chunk before; when one is, the caller splits ``data`` again."""
     data, counts, fffd = _decode_chunk(chunk, encoding)
     rows, carried = splitter.split_from(data, last, b"")
-    return data, last, counts, fffd, carried, _columns(rows) if rows is not None and len(rows) else None
+    return data, last, counts, fffd, carried, _columns(rows, max_columns) if rows is not None and len(rows) else None
 
 
-def _columns(rows: pa.ListArray) -> ArrowBlock:
+def _columns(rows: pa.ListArray, max_columns: int) -> ArrowBlock:
     """Trimmed cells per column (null = blank or missing)."""
     offsets = rows.offsets.to_numpy().astype(np.int64)
     nfields = np.diff(offsets)
+    if len(nfields) and int(nfields.max()) > max_columns:
+        raise RefusedFile("size", f"limit max_columns: a row holds {int(nfields.max())} fields (limit {max_columns})")
     values = pc.if_else(pc.equal(rows.values, ""), pa.scalar(None, pa.string()), rows.values)
     ncols = int(nfields.max()) if len(nfields) else 0
     cells = []

@@ -38,6 +38,7 @@ MAX_COLUMNS = 16384  # what LibreOffice and Excel allow; further cells are ignor
 CALAMINE_CELLS = 2_000_000  # python-calamine holds a whole sheet: only small workbooks go that way
 SPLIT_ROWS = 20_000  # sheets up to this many rows may hold several tables; longer ones stream as one
 BLOCK_ROWS = 20_000
+BLOCK_CELLS = 500_000  # a block (and half the head) also ends at this many cells
 MAX_BLANK_RUN = 1000  # blank rows kept between two data rows
 
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
@@ -138,6 +139,7 @@ class _Sheet:
         self.merges: list[Merge] = []  # grows as rows are read: anchors come before covered cells
         self.blank_run = 0  # blank rows seen since the last stored row
         self.row_index = 0  # row index in the grid being built
+        self.cells = 0  # cells of the rows not handed over yet
         self.ended = False
 
     def add_row(self, cells: list[Any], spans: list[tuple[int, int, int]], repeat: int) -> None:
@@ -157,6 +159,7 @@ class _Sheet:
                 self.merges.append(Merge(self.row_index, col, self.row_index + nrows - 1, col + ncols - 1))
             self.rows.append(list(cells))
             self.row_index += 1
+            self.cells += len(cells) + 1
         if len(self.merges) > self.limits.max_merged_ranges:
             raise RefusedFile("size", f"limit max_merged_ranges: more than {self.limits.max_merged_ranges} "
                                       f"merged ranges in sheet {self.name!r}")
@@ -211,7 +214,7 @@ class _ContentStream:
                 parent = el.getparent()
                 while el.getprevious() is not None and parent is not None:
                     del parent[0]
-                if until_rows is not None and len(sheet.rows) >= until_rows:
+                if until_rows is not None and (len(sheet.rows) >= until_rows or sheet.cells >= BLOCK_CELLS * 2):
                     return
         sheet.ended = True
 
@@ -241,7 +244,7 @@ class _ContentStream:
     def _blocks(self, sheet: _Sheet) -> Iterator[list[list[Any]]]:
         while True:
             if sheet.rows:
-                rows, sheet.rows = sheet.rows, []
+                rows, sheet.rows, sheet.cells = sheet.rows, [], 0
                 yield rows
             if sheet.ended:
                 return

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
-from itertools import chain, islice
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,7 +31,9 @@ from .archive import check_container
 from .base import Merge, RawGrid, ReadResult
 from .blocks import split_sheet
 
-SPLIT_ROWS = 20_000  # sheets up to this many rows may hold several tables
+SPLIT_ROWS = 20_000  # sheets up to this many rows (and SPLIT_CELLS cells) may hold several tables
+SPLIT_CELLS = 1_000_000
+BLOCK_CELLS = 500_000
 
 
 class UnreadableWorkbook(Exception):
@@ -43,6 +45,7 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
     try:
         with zipfile.ZipFile(path) as zf:
             check_container(zf, path, limits=limits)
+            _check_shared_strings(zf, limits)
     except zipfile.BadZipFile as exc:
         raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
     try:
@@ -68,6 +71,15 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
     return ReadResult(format=kind, grids=grids, cleanup=[zf.close])
 
 
+def _check_shared_strings(zf: zipfile.ZipFile, limits: Limits) -> None:
+    """openpyxl holds the shared strings table in memory: bound it by its declared
+    size (zipfile never inflates a member past that)."""
+    for info in zf.infolist():
+        if info.filename.lower().endswith("sharedstrings.xml") and info.file_size > limits.max_strings_bytes:
+            raise RefusedFile("size", f"limit max_strings_bytes: the shared strings table is {info.file_size} bytes "
+                                      f"(limit {limits.max_strings_bytes})")
+
+
 def _open_book(path: Path):
     """openpyxl's reader up to the worksheets: sheet list, shared strings, date
     styles, epoch. Its read-only worksheets are not made: each would scan its
@@ -89,10 +101,22 @@ def _sheet_grids(zf: zipfile.ZipFile, reader, title: str, member: str, merges: l
     book = reader.wb
     cells = _CellReader(reader.shared_strings, book._date_formats, book._timedelta_formats, book.epoch)
     rows = _rows(zf, member, cells)
-    head = list(islice(rows, SPLIT_ROWS + 1))
-    if len(head) <= SPLIT_ROWS:
+    head, ended = _head(rows)
+    if ended:
         return split_sheet(RawGrid(rows=head, name=title, merges=merges, sheet=title))
     return [RawGrid(name=title, merges=merges, sheet=title, blocks=lambda: _blocks(chain(head, rows)))]
+
+
+def _head(rows: Iterator[list[Any]]) -> tuple[list[list[Any]], bool]:
+    """The first rows, up to SPLIT_ROWS rows or SPLIT_CELLS cells; whether the sheet ended there."""
+    head: list[list[Any]] = []
+    cells = 0
+    for row in rows:
+        head.append(row)
+        cells += len(row)
+        if len(head) > SPLIT_ROWS or cells > SPLIT_CELLS:
+            return head, False
+    return head, True
 
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -167,8 +191,17 @@ def _rows(zf: zipfile.ZipFile, member: str, cells: _CellReader) -> Iterator[list
         raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _blocks(rows: Iterator[list[Any]], size: int = 20_000) -> Iterator[list[list[Any]]]:
-    while block := list(islice(rows, size)):
+def _blocks(rows: Iterator[list[Any]]) -> Iterator[list[list[Any]]]:
+    """Rows in blocks of about BLOCK_CELLS cells (a row padded to column XFD is 16,384 of them)."""
+    block: list[list[Any]] = []
+    cells = 0
+    for row in rows:
+        block.append(row)
+        cells += len(row) + 1
+        if cells >= BLOCK_CELLS:
+            yield block
+            block, cells = [], 0
+    if block:
         yield block
 
 

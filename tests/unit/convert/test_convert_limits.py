@@ -3,6 +3,7 @@ and a file over one is refused with the reason word `size` and the limit's
 name, leaving no .csv/.parquet and no spill file behind."""
 
 import tempfile
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -101,3 +102,37 @@ def test_memory_budget_is_watched_and_refuses():
         del ballast
     assert info.value.reason == "size" and "max_memory_mb" in str(info.value)
     check_memory()  # no budget outside the block
+
+
+def test_fields_per_line_are_refused_before_columns_are_built(tmp_path, scratch):
+    path = tmp_path / "wide.csv"
+    path.write_text("a,b\n" + "," * 50_000 + "\n1,2\n", encoding="utf-8")
+    refused_over(path, tmp_path / "out", "max_columns", scratch, max_columns=1000)
+
+
+def test_shared_strings_table_of_a_workbook(tmp_path, scratch):
+    fixture = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "messytables-horror"
+    path = fixture / "bian-anal-mca-2005-dols-eng-1011-0312-tab3.xlsm"  # holds xl/sharedStrings.xml
+    refused_over(path, tmp_path / "out", "max_strings_bytes", scratch, max_strings_bytes=1000)
+
+
+def test_a_sheet_padded_to_the_last_column_streams_in_bounded_blocks(tmp_path, scratch, monkeypatch):
+    """A cell in column XFD pads its row to 16,384 cells: the head and the blocks are cut by cells too."""
+    from harvesters.convert.readers import xlsx
+
+    monkeypatch.setattr(xlsx, "SPLIT_CELLS", 10_000)
+    monkeypatch.setattr(xlsx, "BLOCK_CELLS", 10_000)
+    seen = []
+    real = xlsx._blocks
+    monkeypatch.setattr(xlsx, "_blocks", lambda rows: (seen.append(len(b)) or b for b in real(rows)))
+    path = tmp_path / "padded.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["a", "b"])
+    for i in range(31):
+        ws.append([i, i * 2])
+    ws.cell(2, 16384, "far")
+    wb.save(path)
+    report = convert_file(path, tmp_path / "out")
+    assert seen == [2, 30]  # the first block ends at the padded row
+    assert report.tables[0].rows_written == 31
