@@ -9,8 +9,7 @@
     ``pyarrow.csv.CSVWriter``; no cleaning, no type rules. The title and blank
     lines above the header are skipped and rows with the wrong field count (the
     ที่มา footer) dropped, which pyarrow needs to read the file at all.
-(b) ``harvesters.convert.convert_file``, the real converter (it streams files
-    above its threshold).
+(b) ``harvesters.convert.convert_file``, the real converter (it streams every file).
 
 Each run is its own subprocess; the table shows the median of the runs: wall
 time, MB/s of input, and the peak RSS of the child (``ru_maxrss`` of

@@ -93,10 +93,19 @@ class OutputSettings(BaseModel):
 
     formats: list[Literal["csv", "parquet"]] = Field(default_factory=lambda: ["csv", "parquet"], min_length=1)
     csv_bom: bool = Field(False, description="Write a UTF-8 BOM so Excel opens Thai CSVs correctly")
-    allow_national_id_columns: list[str] = Field(
+    allow_personal_data_columns: list[str] = Field(
         default_factory=list,
-        description="Columns that may hold Thai national ID numbers; only for data category ข้อมูลส่วนบุคคล. "
-                    "Any other such column makes the converter refuse the file (reason: pii)")
+        description="Columns that may hold personal data (Thai national ID numbers, mobile phone numbers, e-mail "
+                    "addresses); only for data category ข้อมูลส่วนบุคคล. Any other such column makes the converter "
+                    "refuse the file (reason: pii)")
+    allow_national_id_columns: list[str] = Field(
+        default_factory=list, description="The former name of allow_personal_data_columns; still read, merged into it")
+
+    @model_validator(mode="after")
+    def _merge_former_name(self) -> "OutputSettings":
+        merged = list(dict.fromkeys([*self.allow_personal_data_columns, *self.allow_national_id_columns]))
+        self.allow_personal_data_columns = merged
+        return self
 
 
 class SourceConfig(BaseModel):
@@ -145,8 +154,10 @@ class SourceConfig(BaseModel):
     @model_validator(mode="after")
     def _pii_needs_personal_category(self) -> "SourceConfig":
         personal = gdc.BY_NAME["data_category"].aliases["personal"]
-        if self.outputs.allow_national_id_columns and self.metadata.data_category != personal:
-            raise ValueError(f"outputs.allow_national_id_columns: national ID numbers may be published only in "
+        if self.outputs.allow_personal_data_columns and self.metadata.data_category != personal:
+            field = ("allow_national_id_columns" if self.outputs.allow_national_id_columns
+                     else "allow_personal_data_columns")
+            raise ValueError(f"outputs.{field}: personal data may be published only in "
                              f"data category {personal!r}, not {self.metadata.data_category!r}")
         return self
 

@@ -70,7 +70,7 @@ def convert(cfg: SourceConfig, fetched: FetchedFile, staging: RunStaging) -> Con
     out_dir = staging.dir("converted", fetched.remote.key)
     try:
         options = ConvertOptions(**{**fetched.remote.convert,
-                                    "allow_pii": cfg.outputs.allow_national_id_columns})
+                                    "allow_pii": cfg.outputs.allow_personal_data_columns})
         report = convert_file(Path(fetched.path), out_dir, name=fetched.remote.key,
                               formats=tuple(cfg.outputs.formats), csv_bom=cfg.outputs.csv_bom, options=options)
     except HarvestError as exc:

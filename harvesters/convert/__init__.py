@@ -3,30 +3,32 @@
     report = convert_file(Path("in.csv"), Path("out/"))
 
 The path through the package: ``sniff`` (what are the bytes?) -> a reader from
-``readers`` (raw grids) -> ``table.find_table`` (header, body, footer) ->
-``normalize.infer_column`` (types) -> ``writers``. Refusals raise
-:class:`~harvesters.errors.RefusedFile` with a reason word of
+``readers`` (grids whose rows arrive in blocks) -> ``engine.scan`` (spill, and
+``table.find_layout``: title, header, body, footer; ``columns``: types) ->
+``engine.check_personal_data`` (``pii``) -> ``engine.write`` (CSV, Parquet).
+Refusals raise :class:`~harvesters.errors.RefusedFile` with a reason word of
 conversion-rules.md, and leave no ``.csv``/``.parquet`` behind.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import tempfile
 import unicodedata
 from collections.abc import Collection
 from pathlib import Path
 
 from ..errors import RefusedFile
+from . import engine
+from .memory import memory_budget
 from .options import ConvertOptions
-from .normalize import Column, infer_column, looks_like_thai_ids
-from .readers import READERS, RawGrid
+from .readers import READERS
 from .readers.select import choose_tables
 from .readers.xlsx import UnreadableWorkbook
 from .report import ColumnReport, ConversionReport, DroppedRows, TableReport, table_schema
 from .sniff import STARS, Sniffed, extension_promises_table, refuse_unusable, sniff
-from .table import FoundTable, find_table
-from .writers import write_csv, write_parquet
 
 __all__ = ["convert_file", "ConversionReport", "TableReport"]
 
@@ -49,7 +51,8 @@ def convert_file(
     """Write ``out_dir/<name>.csv`` and ``.parquet`` per table found in ``path``.
 
     ``allow_pii`` names columns the source's config declares allowed to hold
-    Thai national ID numbers; any other such column refuses the file.
+    personal data (national IDs, mobile numbers, e-mail addresses); any other
+    such column refuses the file.
     """
     path, out_dir = Path(path), Path(out_dir)
     options = options or ConvertOptions()
@@ -58,7 +61,8 @@ def convert_file(
     if unknown:
         raise ValueError(f"unknown output formats: {sorted(unknown)}")
     try:
-        return _convert(path, out_dir, name or path.stem, formats, csv_bom, set(allow_pii), options)
+        with memory_budget(options.limits.max_memory_mb):
+            return _convert(path, out_dir, name or path.stem, formats, csv_bom, allow_pii, options)
     except RefusedFile as exc:
         raise exc.with_context(source=source, file=str(path))
 
@@ -69,28 +73,30 @@ def _convert(
 ) -> ConversionReport:
     sniffed = sniff(path)
     _refuse_unreadable(sniffed, path)
-    if sniffed.kind == "text":  # big delimited files stream in bounded memory (stream.py)
-        from . import stream
-
-        if stream.should_stream(path, options):
+    with tempfile.TemporaryDirectory(prefix="harvest-convert-") as tmp:
+        result = None
+        found = []
+        try:
             try:
-                return stream.convert_streaming(path, out_dir, stem, formats, csv_bom, allow_pii)
-            except stream.NotStreamable:
-                pass  # a file only the in-memory path reads exactly
-    try:
-        result = READERS[sniffed.kind](path, sniffed, options=options)
-        grids = list(result.grids)
-    except UnreadableWorkbook as exc:
-        raise RefusedFile("corrupt", f"unreadable {sniffed.kind} workbook ({exc})") from None
-    found = [(grid, table) for grid in grids if (table := find_table(grid)) is not None]
-    if not found:
-        raise RefusedFile("no table", f"nothing tabular in this {result.format} file")
-    found = choose_tables(found, options.tables)
-
-    labels = _table_labels(stem, [g for g, _ in found])
-    typed = [(label, grid, table, _typed_columns(table, allow_pii)) for label, (grid, table) in zip(labels, found)]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    reports = _write_all(out_dir, stem, typed, formats, csv_bom, single=len(typed) == 1)
+                result = READERS[sniffed.kind](path, sniffed, options=options)
+                for i, grid in enumerate(result.grids):
+                    scanned = engine.scan(grid, Path(tmp), f"t{i}", options.limits)
+                    if scanned is not None:
+                        found.append((grid, scanned))
+                    engine.release_memory()
+            except UnreadableWorkbook as exc:
+                raise RefusedFile("corrupt", f"unreadable {sniffed.kind} workbook ({exc})") from None
+        finally:
+            for cleanup in result.cleanup if result is not None else ():
+                cleanup()
+        if not found:
+            raise RefusedFile("no table", f"nothing tabular in this {result.format} file")
+        found = choose_tables(found, options.tables)
+        for _grid, scanned in found:
+            engine.check_personal_data(scanned, allow_pii)
+        labels = _table_labels(stem, [g for g, _ in found])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        reports = _write_all(out_dir, stem, list(zip(labels, found)), formats, csv_bom, single=len(found) == 1)
     return ConversionReport(
         input=str(path),
         format=result.format,
@@ -111,17 +117,6 @@ def _refuse_unreadable(sniffed: Sniffed, path: Path) -> None:
         raise RefusedFile("no table", f"{sniffed.kind} file holds no table we can read")
     if sniffed.kind not in READERS:
         raise RefusedFile("unsupported", f"{sniffed.kind} files are not converted yet")
-
-
-def _typed_columns(table: FoundTable, allow_pii: set[str]) -> list[Column]:
-    columns = []
-    for i, name in enumerate(table.names):
-        raw = [row[i] for row in table.rows]
-        if name not in allow_pii and looks_like_thai_ids(raw):
-            # Never echo the numbers: the message ends up in logs and the UI.
-            raise RefusedFile("pii", f"column {name!r} holds Thai national ID numbers")
-        columns.append(infer_column(name, raw))
-    return columns
 
 
 # --- output names and files ----------------------------------------------------------
@@ -148,25 +143,26 @@ def _table_labels(stem: str, grids: list[RawGrid]) -> list[str]:
     return labels
 
 
-def _write_all(out_dir, stem, typed, formats, csv_bom, *, single) -> list[TableReport]:
+def _write_all(out_dir, stem, labelled, formats, csv_bom, *, single) -> list[TableReport]:
     """Write every table under temporary names, then rename them all: a failure
     half-way leaves no partial output."""
     pending: list[tuple[Path, Path]] = []
     reports = []
     try:
-        for label, grid, table, columns in typed:
+        for label, (grid, scanned) in labelled:
             base = label if single else f"{safe_name(stem)}__{label}"
-            paths: dict[str, Path | None] = {"csv": None, "parquet": None}
-            for fmt in formats:
-                final = out_dir / f"{base}.{fmt}"
-                temp = out_dir / f".{base}.{fmt}.tmp-{os.getpid()}"
-                pending.append((temp, final))
-                if fmt == "csv":
-                    write_csv(temp, columns, bom=csv_bom)
-                else:
-                    write_parquet(temp, columns)
+            paths: dict[str, Path | None] = {"csv": None, "parquet": None, "schema": None}
+            for fmt in (*formats, "schema"):
+                final = out_dir / (f"{base}.schema.json" if fmt == "schema" else f"{base}.{fmt}")
+                pending.append((engine.temp_name(out_dir, base, fmt), final))
                 paths[fmt] = final
-            reports.append(_table_report(label, grid, table, columns, paths))
+            report = _table_report(label, grid, scanned, paths)
+            engine.write(scanned, engine.temp_name(out_dir, base, "csv") if "csv" in formats else None,
+                         engine.temp_name(out_dir, base, "parquet") if "parquet" in formats else None, csv_bom)
+            engine.temp_name(out_dir, base, "schema").write_text(
+                json.dumps(report.schema_, ensure_ascii=False, indent=1), encoding="utf-8")
+            engine.release_memory()
+            reports.append(report)
         for temp, final in pending:
             temp.replace(final)
     except BaseException:
@@ -176,17 +172,25 @@ def _write_all(out_dir, stem, typed, formats, csv_bom, *, single) -> list[TableR
     return reports
 
 
-def _table_report(label, grid, table: FoundTable, columns: list[Column], paths) -> TableReport:
-    column_reports = [ColumnReport(name=c.name, type=c.type) for c in columns]
+def _table_report(label, grid, scanned, paths) -> TableReport:
+    layout = scanned.layout
+    column_reports = [
+        ColumnReport(name=name, type=kind, null_markers=markers)
+        for name, kind, markers in zip(scanned.names, scanned.types, scanned.nulls_read)
+    ]
     return TableReport(
         name=label,
         csv=str(paths["csv"]) if paths["csv"] else None,
         parquet=str(paths["parquet"]) if paths["parquet"] else None,
+        table_schema=str(paths["schema"]),
         sheet=grid.name,
-        header_rows=table.header_rows,
-        rows_read=table.rows_read,
-        rows_written=len(table.rows),
-        rows_dropped=[DroppedRows(reason=r, count=n) for r, n in sorted(table.dropped.items())],
+        header_rows=layout.header_rows,
+        title_rows=layout.title_rows,
+        note_rows=layout.note_rows,
+        footer_rows=layout.footer_rows,
+        rows_read=layout.rows_read,
+        rows_written=layout.rows_written,
+        rows_dropped=[DroppedRows(reason=r, count=n) for r, n in sorted(layout.dropped.items())],
         columns=column_reports,
         schema=table_schema(column_reports),
     )

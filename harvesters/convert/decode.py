@@ -90,16 +90,35 @@ def looks_thai(data: bytes) -> bool:
     Latin letters sit alone between ASCII letters.
     """
     try:
-        text = data.decode("cp874")
+        data.decode("cp874")
     except UnicodeDecodeError:
         return False
-    runs = _HIGH_BYTES.findall(data)
-    high = sum(len(r) for r in runs)
-    if high == 0:
-        return False
-    in_runs = sum(len(r) for r in runs if len(r) >= 3)
-    thai = len(_THAI_CHAR.findall(text))
-    return in_runs / high >= 0.6 and thai / high >= 0.9
+    return thai_verdict(thai_byte_counts(data))
+
+
+def thai_byte_counts(chunk: bytes) -> tuple[int, int, int]:
+    """(high bytes, high bytes in runs of three or more, bytes that decode to a
+    Thai letter in cp874); add them up over the chunks of a file that end on an
+    ASCII byte, then ask :func:`thai_verdict`."""
+    import numpy as np
+
+    a = np.frombuffer(chunk, np.uint8)
+    hi = a >= 0x80
+    high = int(np.count_nonzero(hi))
+    if not high:
+        return 0, 0, 0
+    # cp874 0xA1-0xDA and 0xDF-0xFB decode into U+0E00-U+0E7F.
+    thai = int(np.count_nonzero((a - np.uint8(0xA1)) < 0x3A)) + int(np.count_nonzero((a - np.uint8(0xDF)) < 0x1D))
+    edges = np.zeros(len(a) + 2, np.int8)
+    edges[1:-1] = hi
+    step = np.diff(edges)
+    lengths = np.flatnonzero(step == -1) - np.flatnonzero(step == 1)
+    return high, int(lengths[lengths >= 3].sum()), thai
+
+
+def thai_verdict(counts: tuple[int, int, int]) -> bool:
+    high, in_runs, thai = counts
+    return high > 0 and in_runs / high >= 0.6 and thai / high >= 0.9
 
 
 def _guess_with_charset_normalizer(data: bytes) -> str:

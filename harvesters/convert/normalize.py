@@ -1,9 +1,10 @@
-"""Pure functions over cell values and columns: nulls, trimming, numbers, dates,
-and per-column type inference.
+"""The cell rules, written once: what trims, what is null, what is a number
+or a date. The patterns below are plain RE2-compatible strings: ``columns.py``
+applies them to whole Arrow columns (pyarrow.compute), the scalar functions
+here to single cells (the table finder's look at the head of a sheet).
 
-A column gets a type only when EVERY non-null value fits it; otherwise it stays
-text and keeps each value as written (trimmed), so nothing is ever lost to a
-guess. Types: integer, decimal, date, boolean, text.
+Digits are ASCII or Thai (mapped to ASCII first); other scripts' digits are text.
+Types: integer, decimal, date, boolean, text.
 """
 
 from __future__ import annotations
@@ -21,18 +22,40 @@ TYPES = (INTEGER, DECIMAL, DATE, BOOLEAN, TEXT)
 
 _INT64 = (-(2**63), 2**63 - 1)
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
-_EDGES = re.compile(rf"^[\s{_ZERO_WIDTH}]+|[\s{_ZERO_WIDTH}]+$")  # \s covers NBSP
+# Python's ``\s`` on str (NBSP included) spelled out, so RE2 and Arrow's trim use the same set.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+TRIM_CHARS = WHITESPACE + _ZERO_WIDTH
+WS_CLASS = "".join(f"\\x{{{ord(c):04x}}}" for c in WHITESPACE)  # for a [...] class, RE2 and re alike
+_EDGES = re.compile(rf"^[{TRIM_CHARS}]+|[{TRIM_CHARS}]+$")
 _ZW = re.compile(f"[{_ZERO_WIDTH}]")
 _RUNS = re.compile(r"\s+")
 THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 BUDDHIST_ERA_FROM = 2400  # years at or above this are B.E.
 BUDDHIST_ERA_OFFSET = 543
 
-_NUMBER = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$|^[+-]?\.\d+$")
-_LEADING_ZERO = re.compile(r"^[+-]?0\d")  # "03006": a code, not the number 3006
-_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_THAI_DATE = re.compile(r"^(\d{1,2})\s*([\u0e00-\u0e7f][\u0e00-\u0e7f.\s]*?)\s*(\d{4}|\d{2})$")
+# A number after Thai digits are mapped: thousands separators optional, no
+# superfluous leading zero ("03006" is a code, not the number 3006).
+NUMBER = (
+    r"^[+-]?(?:(?:[1-9][0-9]{0,2}|0)(?:,[0-9]{3})+|[1-9][0-9]*|0)(?:\.[0-9]+)?$"
+    r"|^[+-]?\.[0-9]+$"
+)
+DMY = r"^(?P<d>[0-9]{1,2})/(?P<m>[0-9]{1,2})/(?P<y>[0-9]{4})$"
+YMD = r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})$"
+THAI_DATE = (
+    rf"^(?P<d>[0-9]{{1,2}})[{WS_CLASS}]*(?P<mon>[\x{{0e00}}-\x{{0e7f}}][\x{{0e00}}-\x{{0e7f}}.{WS_CLASS}]*?)"
+    rf"[{WS_CLASS}]*(?P<y>[0-9]{{4}}|[0-9]{{2}})$"
+)
+
+
+def _py(pattern: str) -> re.Pattern:
+    """An RE2 pattern for Python's re: \\x{hhhh} escapes become \\uhhhh."""
+    return re.compile(re.sub(r"\\x\{([0-9a-fA-F]{4})\}", r"\\u\1", pattern))
+
+
+_NUMBER, _DMY, _YMD, _THAI_DATE = _py(NUMBER), _py(DMY), _py(YMD), _py(THAI_DATE)
 # After a Thai month name a two-digit year is the short B.E. form: "15 มกราคม 67" is B.E. 2567.
 SHORT_BE_CENTURY = 2500
 
@@ -49,6 +72,7 @@ _THAI_MONTHS = {
     )
     for name in names
 }
+THAI_MONTHS = _THAI_MONTHS
 _ERA_MARKS = ("พศ", "คศ")  # "31 ธ.ค. พ.ศ. 2566": the era word sits between month and year
 
 
@@ -93,7 +117,7 @@ def parse_number(value: Any) -> int | float | None:
     if not isinstance(value, str):
         return None
     text = trim(value).translate(THAI_DIGITS)
-    if not _NUMBER.match(text) or _LEADING_ZERO.match(text):
+    if not _NUMBER.match(text):
         return None
     plain = text.replace(",", "")
     if "." in plain:
@@ -118,18 +142,13 @@ def parse_date(value: Any) -> dt.date | None:
     if not isinstance(value, str):
         return None
     text = trim(value).translate(THAI_DIGITS)
-    if match := _DMY.match(text):
-        day, month, year = map(int, match.groups())
-        return _make_date(year, month, day)
-    if match := _YMD.match(text):
-        year, month, day = map(int, match.groups())
-        return _make_date(year, month, day)
+    if match := _DMY.match(text) or _YMD.match(text):
+        return _make_date(int(match["y"]), int(match["m"]), int(match["d"]))
     if match := _THAI_DATE.match(text):
-        month = _thai_month(match.group(2))
+        month = _thai_month(match["mon"])
         if month:
-            year = int(match.group(3))
-            return _make_date(year + SHORT_BE_CENTURY if len(match.group(3)) == 2 else year, month,
-                              int(match.group(1)))
+            year = int(match["y"])
+            return _make_date(year + SHORT_BE_CENTURY if len(match["y"]) == 2 else year, month, int(match["d"]))
     return None
 
 
@@ -179,86 +198,3 @@ def render_text(value: Any) -> str:
     return trim(str(value))
 
 
-# --- columns -----------------------------------------------------------------------------
-
-
-@dataclass
-class Column:
-    name: str
-    type: str
-    values: list[Any]  # int | float | date | bool | str | None, by type
-
-
-def infer_column(name: str, raw: Sequence[Any]) -> Column:
-    """Type a column: the first type that EVERY non-null value fits, else text."""
-    present = [v for v in raw if not is_null(v)]
-    if present:
-        for kind, convert in _CANDIDATES:
-            converted = _convert_all(raw, convert)
-            if converted is not None and _fits(kind, converted):
-                return Column(name, kind, converted)
-    return Column(name, TEXT, [None if is_null(v) else render_text(v) for v in raw])
-
-
-def _convert_all(raw: Iterable[Any], convert) -> list[Any] | None:
-    out: list[Any] = []
-    for value in raw:
-        if is_null(value):
-            out.append(None)
-            continue
-        converted = convert(value)
-        if converted is None:
-            return None
-        out.append(converted)
-    return out
-
-
-def _fits(kind: str, values: list[Any]) -> bool:
-    if kind == INTEGER:
-        return all(v is None or isinstance(v, int) for v in values)
-    return True
-
-
-def _as_bool(value: Any) -> bool | None:
-    # Only native spreadsheet booleans: "yes"/"no" text is left as text.
-    return value if isinstance(value, bool) else None
-
-
-def _as_decimal(value: Any) -> float | None:
-    number = parse_number(value)
-    return None if number is None else float(number)
-
-
-_CANDIDATES = (
-    (BOOLEAN, _as_bool),
-    (INTEGER, parse_number),
-    (DECIMAL, _as_decimal),
-    (DATE, parse_date),
-)
-
-
-# --- personal data ------------------------------------------------------------------------
-
-_THAI_ID = re.compile(r"^\d{13}$|^\d-\d{4}-\d{5}-\d{2}-\d$")
-
-
-def is_valid_thai_id(text: str) -> bool:
-    """13 digits whose last digit is the checksum of the first twelve."""
-    if not _THAI_ID.match(text):
-        return False
-    digits = [int(c) for c in text.replace("-", "")]
-    total = sum(d * (13 - i) for i, d in enumerate(digits[:12]))
-    return (11 - total % 11) % 10 == digits[12]
-
-
-def looks_like_thai_ids(raw: Sequence[Any]) -> bool:
-    """Every value is a 13-digit number and most carry a valid check digit.
-
-    Random 13-digit numbers pass the checksum one time in ten, so a column of
-    mostly valid ones is an ID column, typos included.
-    """
-    present = [render_text(v).translate(THAI_DIGITS) for v in raw if not is_null(v)]
-    if not present or not all(_THAI_ID.match(v) for v in present):
-        return False
-    valid = sum(is_valid_thai_id(v) for v in present)
-    return valid / len(present) >= 0.5

@@ -22,6 +22,7 @@ class DroppedRows(_Model):
 class ColumnReport(_Model):
     name: str
     type: str  # integer | decimal | date | boolean | text
+    null_markers: list[str] = []  # markers read as null in this numeric column (NA, #DIV/0!, ...)
 
 
 class TableReport(_Model):
@@ -29,7 +30,11 @@ class TableReport(_Model):
     csv: str | None
     parquet: str | None
     sheet: str | None = None
-    header_rows: list[int]
+    table_schema: str | None = None  # the Frictionless table schema file written next to the outputs
+    header_rows: list[int]  # 0-based rows of the sheet (or text) read as header levels
+    title_rows: list[int] = []  # rows above the header: titles, not data
+    note_rows: list[int] = []  # rows below the data starting like notes or sources (ที่มา, หมายเหตุ)
+    footer_rows: list[int] = []  # every non-blank row below the data (notes included); first 1,000
     rows_read: int
     rows_written: int
     rows_dropped: list[DroppedRows] = []
@@ -49,5 +54,7 @@ class ConversionReport(_Model):
 
 
 def table_schema(columns: list[ColumnReport]) -> dict[str, Any]:
-    """Frictionless-style schema; the title keeps the original (often Thai) name."""
-    return {"fields": [{"name": c.name, "type": c.type, "title": c.name} for c in columns]}
+    """Frictionless-style schema; the title keeps the original (often Thai) name.
+    The outputs carry nulls as empty fields: that is the one missing value."""
+    return {"fields": [{"name": c.name, "type": c.type, "title": c.name} for c in columns],
+            "missingValues": [""]}

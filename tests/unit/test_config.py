@@ -146,10 +146,12 @@ def test_json_schema_offers_thai_choices_and_aliases():
     assert '"additionalProperties": false' in schema
 
 
-def test_national_id_columns_only_for_personal_data(sources):
+@pytest.mark.parametrize("field", ["allow_personal_data_columns", "allow_national_id_columns"])
+def test_personal_data_columns_only_for_personal_data(sources, field):
+    """The former name (allow_national_id_columns) is still read, into allow_personal_data_columns."""
     path = sources / "ddc" / "respiratory-patients.yaml"
-    edit(path, "validation:", "outputs:\n  allow_national_id_columns: [เลขประจำตัวประชาชน]\nvalidation:")
-    with pytest.raises(ConfigError, match="only in data category 'ข้อมูลส่วนบุคคล'"):
+    edit(path, "validation:", f"outputs:\n  {field}: [เลขประจำตัวประชาชน]\nvalidation:")
+    with pytest.raises(ConfigError, match=f"{field}: personal data may be published only in data category 'ข้อมูลส่วนบุคคล'"):
         load_source(path)
     edit(path, "  unit_of_measure: ราย", "  unit_of_measure: ราย\n  data_category: personal")
-    assert load_source(path).config.outputs.allow_national_id_columns == ["เลขประจำตัวประชาชน"]
+    assert load_source(path).config.outputs.allow_personal_data_columns == ["เลขประจำตัวประชาชน"]

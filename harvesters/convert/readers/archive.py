@@ -16,43 +16,48 @@ skip that member with a warning, unless no member is left.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from ...errors import RefusedFile
 from ..sniff import STARS, TABLE_EXTENSIONS, Sniffed, refuse_unusable, sniff
+from ..options import Limits
 from .base import RawGrid, ReadResult
 
-MAX_TOTAL_EXPANDED = 2 * 1024**3  # 2 GiB declared expanded size, all members together
-MAX_RATIO = 100  # expanded / compressed, for the archive and for each member of RATIO_FLOOR bytes or more
 RATIO_FLOOR = 64 * 1024  # small members compress well for honest reasons and cannot hurt
-MAX_MEMBERS = 10_000
-# Workbooks (XLSX, ODS) are ZIP containers too: sheet XML is very repetitive, so
-# only a far higher ratio is suspicious there.
-MAX_CONTAINER_RATIO = 1000
+# The limits themselves (members, expanded bytes, ratios) are options.Limits; workbooks
+# (XLSX, ODS) are ZIP containers too, but sheet XML is very repetitive, so only a far
+# higher ratio is suspicious there (max_container_ratio).
 
 _HOSTILE = {"xxe", "size", "pii"}
 _MEMBER_EXTENSIONS = TABLE_EXTENSIONS - {"zip", "txt"}  # README.txt is prose, not a table
 
 
-def check_container(zf: zipfile.ZipFile, path: Path, *, max_ratio: int = MAX_CONTAINER_RATIO) -> None:
+def check_container(zf: zipfile.ZipFile, path: Path, *, limits: Limits | None = None, archive: bool = False) -> None:
     """Refuse as "size" from the directory alone: too many members, too large
-    declared total, or a compression ratio over ``max_ratio``."""
+    declared total, or a compression ratio over the limit (``max_ratio`` for a
+    ZIP archive, ``max_container_ratio`` inside a workbook)."""
+    limits = limits or Limits()
+    max_ratio, ratio_name = ((limits.max_ratio, "max_ratio") if archive
+                             else (limits.max_container_ratio, "max_container_ratio"))
     infos = zf.infolist()
-    if len(infos) > MAX_MEMBERS:
-        raise RefusedFile("size", f"archive lists {len(infos)} members (limit {MAX_MEMBERS})")
+    if len(infos) > limits.max_members:
+        raise RefusedFile("size", f"limit max_members: archive lists {len(infos)} members (limit {limits.max_members})")
     total = sum(i.file_size for i in infos)
-    if total > MAX_TOTAL_EXPANDED:
-        raise RefusedFile("size", f"archive declares {total} bytes expanded (limit {MAX_TOTAL_EXPANDED})")
+    if total > limits.max_member_bytes:
+        raise RefusedFile("size", f"limit max_member_bytes: archive declares {total} bytes expanded "
+                                  f"(limit {limits.max_member_bytes})")
     archive_size = max(path.stat().st_size, 1)
     if total >= RATIO_FLOOR and total / archive_size > max_ratio:
-        raise RefusedFile("size", f"archive expands {total / archive_size:.0f} times (limit {max_ratio})")
+        raise RefusedFile("size", f"limit {ratio_name}: archive expands {total / archive_size:.0f} times (limit {max_ratio})")
     for info in infos:
         if info.file_size >= RATIO_FLOOR and info.file_size / max(info.compress_size, 1) > max_ratio:
             raise RefusedFile(
                 "size",
-                f"member {info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f} times (limit {max_ratio})",
+                f"limit {ratio_name}: member {info.filename!r} expands "
+                f"{info.file_size / max(info.compress_size, 1):.0f} times (limit {max_ratio})",
             )
 
 
@@ -68,8 +73,36 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
     formats: list[str] = []
     encodings: list[str] = []
     skipped: list[RefusedFile] = []
-    with zf, tempfile.TemporaryDirectory(prefix="convert-zip-") as tmp:
-        check_container(zf, path, max_ratio=MAX_RATIO)
+    # Members stay on disk until the conversion ends (their rows stream from there).
+    tmp = tempfile.mkdtemp(prefix="convert-zip-")
+    cleanup = [lambda: shutil.rmtree(tmp, ignore_errors=True)]
+    try:
+        _read_members(zf, path, tmp, options, READERS, grids, warnings, formats, encodings, skipped, cleanup)
+    except BaseException:
+        for step in cleanup:
+            step()
+        raise
+    if not grids:
+        for step in cleanup:
+            step()
+        if skipped:
+            first = skipped[0]
+            raise RefusedFile(first.reason, first.message)
+        raise RefusedFile("no table", "no member of the archive has a table extension")
+    warnings.extend(f"skipped {e.message} ({e.reason})" for e in skipped)
+    return ReadResult(
+        format="zip",
+        grids=grids,
+        encoding=encodings[0] if encodings and len(set(encodings)) == 1 else None,
+        warnings=warnings,
+        stars_in=min((STARS.get(f, 3) for f in formats), default=None),
+        cleanup=cleanup,
+    )
+
+
+def _read_members(zf, path, tmp, options, READERS, grids, warnings, formats, encodings, skipped, cleanup) -> None:
+    with zf:
+        check_container(zf, path, limits=options.limits if options is not None else None, archive=True)
         members = [i for i in zf.infolist() if not i.is_dir() and not _hidden(i.filename)]
         for n, info in enumerate(members):
             name = _member_name(info)
@@ -98,6 +131,7 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
                     raise RefusedFile(exc.reason, f"member {name!r}: {exc.message}") from None
                 skipped.append(RefusedFile(exc.reason, f"member {name!r}: {exc.message}"))
                 continue
+            cleanup.extend(result.cleanup)
             formats.append(result.format)
             if result.encoding:
                 encodings.append(result.encoding)
@@ -106,21 +140,6 @@ def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult
             for grid in member_grids:
                 grid.name = f"{pure.stem}__{grid.name}" if grid.name and len(member_grids) > 1 else pure.stem
                 grids.append(grid)
-    if not grids:
-        if skipped:
-            first = skipped[0]
-            raise RefusedFile(first.reason, first.message)
-        raise RefusedFile("no table", "no member of the archive has a table extension")
-    warnings.extend(f"skipped {e.message} ({e.reason})" for e in skipped)
-    return ReadResult(
-        format="zip",
-        grids=grids,
-        encoding=encodings[0] if encodings and len(set(encodings)) == 1 else None,
-        warnings=warnings,
-        stars_in=min((STARS.get(f, 3) for f in formats), default=None),
-    )
-
-
 def _read_member(target: Path, readers, options) -> ReadResult:
     kind = sniff(target)
     refuse_unusable(kind)
@@ -130,7 +149,7 @@ def _read_member(target: Path, readers, options) -> ReadResult:
     if reader is None:
         raise RefusedFile("type mismatch", f"the bytes are {kind.kind}, not {target.suffix}")
     result = reader(target, kind, options=options)
-    result.grids = list(result.grids)  # read now: the temporary file goes away
+    result.grids = list(result.grids)
     return result
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
+
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,19 @@ class Merge:
     @property
     def horizontal(self) -> bool:
         return self.last_col > self.first_col
+
+
+@dataclass
+class ArrowBlock:
+    """Rows as Arrow string columns: cells trimmed, blank cells null (the delimited reader)."""
+
+    columns: list[pa.Array]
+    num_rows: int
+
+
+class Reread(Exception):
+    """Raised by a block stream that must start over (it found the text's
+    encoding is not what its head said); the stream knows what to do next time."""
 
 
 @dataclass
@@ -36,7 +51,7 @@ class RawGrid:
       record (JSON, XML): no title, footer or blank-row guessing at all.
     """
 
-    rows: list[list[Any]]
+    rows: list[list[Any]] = field(default_factory=list)
     name: str | None = None  # the table's label: sheet name, "<sheet> tN", member stem; None for single-table formats
     merges: list[Merge] = field(default_factory=list)
     sheet: str | None = None  # the spreadsheet sheet it came from (for choosing by sheet)
@@ -44,6 +59,21 @@ class RawGrid:
     element: Any = None  # the lxml <table> element of an HTML table (for choosing by CSS selector)
     header_rows: list[int] | None = None
     structured: bool = False
+    blocks: Callable[[], Iterator[ArrowBlock | list[list[Any]]]] | None = None  # streaming readers
+
+    def iter_blocks(self, cells: int) -> Iterator[ArrowBlock | list[list[Any]]]:
+        """The rows in blocks of about ``cells`` cells (``blocks`` when the reader streams)."""
+        if self.blocks is not None:
+            yield from self.blocks()
+            return
+        start = 0
+        while start < len(self.rows):
+            end, count = start, 0
+            while end < len(self.rows) and (count < cells or end == start):
+                count += max(len(self.rows[end]), 1)
+                end += 1
+            yield self.rows[start:end]
+            start = end
 
 
 @dataclass
@@ -54,3 +84,4 @@ class ReadResult:
     delimiter: str | None = None
     warnings: list[str] = field(default_factory=list)
     stars_in: int | None = None  # openness of the input when the format alone does not say (ZIP: its members)
+    cleanup: list[Callable[[], None]] = field(default_factory=list)  # run when the conversion ends

@@ -94,24 +94,31 @@ def _row_segments(rows, occupied, start, stop, band) -> list[tuple[int, int]]:
         return [(start, stop)]
 
     segments: list[list[tuple[int, int]]] = [[]]
-    wide = [0]  # rows of two or more cells per segment: a segment with two holds data
+    # Per segment: rows of two or more values, and whether one holds a number or
+    # date. Only a segment with both holds a table: title lines above a blank
+    # row (text only, however many cells) belong to the table below them.
+    wide = [0]
+    data = [False]
     pending_titles: list[tuple[int, int]] = []
     for chunk in chunks:
         current = segments[-1]
-        if _is_sparse(occupied, chunk, band):
-            if wide[-1] >= 2 and not _is_note_chunk(rows, chunk, band):
+        holds_table = wide[-1] >= 2 and data[-1]
+        if _is_sparse(rows, chunk, band):
+            if holds_table and not _is_note_chunk(rows, chunk, band):
                 pending_titles.append(chunk)  # maybe the title of a table below
             else:
                 current.extend(pending_titles)
                 pending_titles = []
                 current.append(chunk)
             continue
-        if wide[-1] >= 2 and _starts_table(rows, occupied, chunk, band):
+        if holds_table and _starts_table(rows, occupied, chunk, band):
             segments.append(pending_titles + [chunk])
             wide.append(0)
+            data.append(False)
         else:
             current.extend(pending_titles + [chunk])
-        wide[-1] += _wide_rows(occupied, chunk, band)
+        wide[-1] += _wide_rows(rows, chunk, band)
+        data[-1] = data[-1] or _has_data(rows, chunk, band)
         pending_titles = []
     segments[-1].extend(pending_titles)
     bounds = [(seg[0][0], seg[-1][1]) for seg in segments if seg]
@@ -124,12 +131,22 @@ def _row_segments(rows, occupied, start, stop, band) -> list[tuple[int, int]]:
     return out
 
 
-def _is_sparse(occupied, chunk, band) -> bool:
-    return all(len(_cols_in(occupied[r], band)) <= 1 for r in range(*chunk))
+def _values_in(rows, r, band) -> int:
+    """Values in row ``r`` (a merged range counts once: only its anchor holds one)."""
+    return sum(not _blank(v) for v in _values(rows[r], band))
 
 
-def _wide_rows(occupied, chunk, band) -> int:
-    return sum(1 for r in range(*chunk) if len(_cols_in(occupied[r], band)) >= 2)
+def _is_sparse(rows, chunk, band) -> bool:
+    return all(_values_in(rows, r, band) <= 1 for r in range(*chunk))
+
+
+def _wide_rows(rows, chunk, band) -> int:
+    return sum(1 for r in range(*chunk) if _values_in(rows, r, band) >= 2)
+
+
+def _has_data(rows, chunk, band) -> bool:
+    return any(not _blank(v) and not isinstance(v, str) or parse_number(v) is not None or parse_date(v) is not None
+               for r in range(*chunk) for v in _values(rows[r], band) if not _blank(v))
 
 
 def _is_note_chunk(rows, chunk, band) -> bool:

@@ -1,9 +1,18 @@
-"""CSV, TSV, PSV and semicolon files: decode, sniff the dialect, split rows.
+"""CSV, TSV, PSV and semicolon files: decode, sniff the dialect, split rows, in blocks.
 
 The dialect is sniffed from the content (the extension only breaks ties):
 every candidate delimiter parses a sample, and the one giving the most rows
-with the same number (> 1) of fields wins. Line ends CR, LF and CRLF all work
-because the text is parsed with universal newlines kept inside quotes.
+with the same number (> 1) of fields wins. Line ends CR, LF and CRLF all work.
+
+The text streams in chunks of ``CHUNK_BYTES`` that end after a line break:
+decoded (UTF-8 checked, or cp874 with Python's own codec) and split in worker
+threads, vectorised with pyarrow. Lines whose quoting is simple are split by
+byte positions; a chunk with any other line goes through ``csv.reader``.
+The encoding is judged on the head and verified on every chunk: a later
+chunk that is not UTF-8 starts the stream over as cp874 (or whole), and a
+file that is not Thai after all is read whole. Files the chunks cannot
+handle (UTF-16/32, UTF-8 holding C1 control characters, other code pages,
+whose detection needs all the text) are decoded whole, then split.
 """
 
 from __future__ import annotations
@@ -11,42 +20,382 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterator
 
-from ..decode import decode_bytes
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ...errors import RefusedFile
+from .. import decode as D
+from ..normalize import TRIM_CHARS
+from ..options import Limits
 from ..sniff import Sniffed
-from .base import RawGrid, ReadResult
+from .base import ArrowBlock, RawGrid, ReadResult, Reread
 
 DELIMITERS = (",", "\t", ";", "|")
 FORMAT_BY_DELIMITER = {",": "csv", "\t": "tsv", ";": "ssv", "|": "psv"}
 _HINT_BY_EXTENSION = {"csv": ",", "tsv": "\t", "tab": "\t", "psv": "|", "ssv": ";"}
 _SAMPLE_CHARS = 64 * 1024
+CHUNK_BYTES = 4 * 2**20
+FIRST_CHUNK_BYTES = 2**20
+WORKERS = 2
+_SENTINEL = "\x00end-of-batch\x00\n"  # NULs are removed from the text, so never data
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+_FFFD = "\ufffd".encode()
 
-csv.field_size_limit(2**31 - 1)  # agencies put whole paragraphs in one cell
+csv.field_size_limit(2**31 - 1)  # agencies put whole paragraphs in one cell; max_line_bytes bounds it
 
 
 def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult:
-    decoded = decode_bytes(path.read_bytes())
-    text = decoded.text.replace("\x00", "")
-    hint = _HINT_BY_EXTENSION.get(path.suffix.lower().lstrip("."))
-    quote = sniff_quote(text[:_SAMPLE_CHARS])
-    delimiter = sniff_delimiter(text[:_SAMPLE_CHARS], quote, hint)
-    rows = parse(text, delimiter, quote)
-    return ReadResult(
-        format=FORMAT_BY_DELIMITER[delimiter],
-        grids=[RawGrid(rows=rows)],
-        encoding=decoded.encoding,
-        delimiter=delimiter,
-        warnings=decoded.warnings,
-    )
+    limits = options.limits if options is not None else Limits()
+    stream = _TextStream(Path(path), limits)
+    return stream.result
+
+
+class _Whole(Exception):
+    """This text must be decoded whole (the reason says why)."""
+
+
+class _TextStream:
+    def __init__(self, path: Path, limits: Limits) -> None:
+        self.path, self.limits = path, limits
+        self.result = ReadResult(format="csv", grids=[RawGrid(blocks=self.blocks)])
+        try:
+            self.encoding, self.skip = _choose_encoding(path)
+            self._dialect(_sniff_sample(path, self.encoding, self.skip))
+        except _Whole:
+            self.encoding = None
+            self._text = self._whole_text()
+            self._dialect(self._text[:_SAMPLE_CHARS])
+
+    def _dialect(self, sample: str) -> None:
+        hint = _HINT_BY_EXTENSION.get(self.path.suffix.lower().lstrip("."))
+        self.quote = sniff_quote(sample)
+        self.delimiter = sniff_delimiter(sample, self.quote, hint)
+        self.splitter = _Splitter(self.delimiter, self.quote, self.limits.max_line_bytes)
+        self.result.format = FORMAT_BY_DELIMITER[self.delimiter]
+        self.result.delimiter = self.delimiter
+        self.result.encoding = self.encoding
+
+    _text: str | None = None
+
+    def _whole_text(self) -> str:
+        decoded = D.decode_bytes(self.path.read_bytes())
+        self.result.encoding = decoded.encoding
+        self.result.warnings = list(decoded.warnings)
+        return decoded.text.replace("\x00", "")
+
+    # -- blocks ------------------------------------------------------------------------
+
+    def blocks(self) -> Iterator[ArrowBlock | list[list[str]]]:
+        if self.encoding is None:
+            yield from self._whole_blocks()
+            return
+        try:
+            yield from self._chunk_blocks()
+        except _NotUtf8:
+            if self.encoding == "utf-8" and _looks_thai_file(self.path):
+                self.encoding = self.result.encoding = "cp874"
+            else:
+                self.encoding = None
+            raise Reread() from None
+        except _Whole:
+            self.encoding = None
+            raise Reread() from None
+
+    def _whole_blocks(self) -> Iterator[list[list[str]]]:
+        text, self._text = self._text or self._whole_text(), None
+        rows = parse(text, self.delimiter, self.quote)
+        del text
+        for start in range(0, len(rows), 50_000):
+            yield rows[start : start + 50_000]
+
+    def _chunk_blocks(self) -> Iterator[ArrowBlock]:
+        encoding = self.encoding
+        thai = [0, 0, 0]
+        fffd = 0
+        pending = b""
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            inflight: deque = deque()
+
+            def handle(result):
+                nonlocal pending, fffd
+                data, last, counts, removed, carried, rows = result
+                for i, v in enumerate(counts):
+                    thai[i] += v
+                fffd += removed
+                if pending:  # the worker split without the record carried from before: split again
+                    rows, pending = self.splitter.split_from(data, last, pending)
+                    return _columns(rows, self.limits.max_columns) if rows is not None and len(rows) else None
+                pending = carried
+                return rows
+
+            try:
+                for chunk, last in _raw_chunks(self.path, self.skip, self.limits.max_line_bytes):
+                    inflight.append(pool.submit(_chunk_work, chunk, last, encoding, self.splitter,
+                                                self.limits.max_columns))
+                    while len(inflight) >= WORKERS:
+                        block = handle(inflight.popleft().result())
+                        if block is not None:
+                            yield block
+                while inflight:
+                    block = handle(inflight.popleft().result())
+                    if block is not None:
+                        yield block
+            finally:
+                for future in inflight:
+                    future.cancel()
+        if encoding == "cp874" and not D.thai_verdict(tuple(thai)):
+            raise _Whole("the whole file does not read as Thai cp874")
+        if fffd:
+            self.result.warnings.append(f"{fffd} U+FFFD replacement characters already in the source were removed")
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+def _choose_encoding(path: Path) -> tuple[str, int]:
+    """(encoding, bytes to skip) judged on the head; verified chunk by chunk later."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+        more = bool(fh.read(1))
+    for bom, name in D._BOMS:
+        if head.startswith(bom):
+            if name == "utf-8-sig":
+                return "utf-8-sig", 3 + (3 if head[3:6] == bom else 0)  # a second BOM goes too
+            raise _Whole(f"{name} text")
+    if D._bomless_utf16(head):
+        raise _Whole("UTF-16 text without BOM")
+    cut = head[: head.rfind(b"\n") + 1] if more else head
+    try:
+        cut.decode("utf-8")
+        return "utf-8", 0
+    except UnicodeDecodeError:
+        pass
+    if D.looks_thai(cut):
+        return "cp874", 0
+    raise _Whole("legacy code page other than cp874")
+
+
+def _looks_thai_file(path: Path) -> bool:
+    counts = [0, 0, 0]
+    for chunk, _ in _raw_chunks(path, 0, 2**62):
+        try:
+            chunk.decode("cp874")
+        except UnicodeDecodeError:
+            return False
+        for i, v in enumerate(D.thai_byte_counts(chunk)):
+            counts[i] += v
+    return D.thai_verdict(tuple(counts))
+
+
+def _sniff_sample(path: Path, encoding: str, skip: int) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(skip)
+        head = fh.read(1 << 20)
+        more = bool(fh.read(1))
+    if encoding == "cp874":
+        text = head.decode("cp874", "ignore")
+    else:
+        text = head.replace(_FFFD, b"").decode("utf-8", "ignore")
+    text = text.replace("\x00", "")
+    if len(text) <= _SAMPLE_CHARS and more:
+        raise _Whole("too little text in the first MiB to sniff the dialect")
+    return text[:_SAMPLE_CHARS]
+
+
+def _raw_chunks(path: Path, skip: int, max_line: int) -> Iterator[tuple[bytes, bool]]:
+    """(bytes, is the last chunk): chunks end after a line break, so CR, LF and
+    CRLF are never split; the last one ends where the file does."""
+    size = FIRST_CHUNK_BYTES
+    with open(path, "rb") as fh:
+        fh.seek(skip)
+        carry = b""
+        while True:
+            block = fh.read(size)
+            data = carry + block
+            if len(block) < size:
+                yield data, True
+                return
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                cut = data.rfind(b"\r", 0, len(data) - 1)
+            if cut < 0:
+                if len(data) > max_line:
+                    raise RefusedFile("size", f"limit max_line_bytes: a line is longer than {max_line} bytes")
+                carry = data
+                continue
+            carry = data[cut + 1 :]
+            yield data[: cut + 1], False
+            size = CHUNK_BYTES
+
+
+def _decode_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, int], int]:
+    """(UTF-8 text without NULs, Thai byte counts of a cp874 chunk, U+FFFD removed)."""
+    fffd = 0
+    counts = (0, 0, 0)
+    if encoding == "cp874":
+        counts = D.thai_byte_counts(chunk)
+        try:
+            data = chunk.decode("cp874").encode("utf-8")
+        except UnicodeDecodeError:
+            raise _Whole("not decodable as cp874") from None
+    else:
+        data = chunk
+        if _C1_UTF8.search(data):
+            raise _Whole("C1 control characters need the whole text to repair")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _NotUtf8() from None
+        if _FFFD in data:
+            fffd = data.count(_FFFD)
+            data = data.replace(_FFFD, b"")
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"")
+    return data, counts, fffd
+
+
+def _chunk_work(chunk: bytes, last: bool, encoding: str, splitter: "_Splitter", max_columns: int):
+    """Decode and split one chunk (runs in a worker), assuming no record is
+    carried from the chunk before; when one is, the caller splits ``data`` again."""
+    data, counts, fffd = _decode_chunk(chunk, encoding)
+    rows, carried = splitter.split_from(data, last, b"")
+    return data, last, counts, fffd, carried, _columns(rows, max_columns) if rows is not None and len(rows) else None
+
+
+def _columns(rows: pa.ListArray, max_columns: int) -> ArrowBlock:
+    """Trimmed cells per column (null = blank or missing)."""
+    offsets = rows.offsets.to_numpy().astype(np.int64)
+    nfields = np.diff(offsets)
+    if len(nfields) and int(nfields.max()) > max_columns:
+        raise RefusedFile("size", f"limit max_columns: a row holds {int(nfields.max())} fields (limit {max_columns})")
+    values = pc.if_else(pc.equal(rows.values, ""), pa.scalar(None, pa.string()), rows.values)
+    ncols = int(nfields.max()) if len(nfields) else 0
+    cells = []
+    for i in range(ncols):
+        has = nfields > i
+        cells.append(values.take(pa.array(np.where(has, offsets[:-1] + i, 0), mask=~has)))
+    # Trailing columns that are blank everywhere in this block are not columns of it.
+    while cells and cells[-1].null_count == len(nfields):
+        cells.pop()
+    return ArrowBlock(cells, len(nfields))
+
+
+def _string_array(buffer: pa.Buffer, offsets: np.ndarray) -> pa.StringArray:
+    offsets = pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int32))
+    return pa.StringArray.from_buffers(len(offsets) // 4 - 1, offsets, buffer)
+
+
+class _Splitter:
+    """Rows out of UTF-8 text chunks, as ``csv.reader(..., skipinitialspace=True)`` splits them."""
+
+    def __init__(self, delimiter: str, quote: str, max_line: int) -> None:
+        self.delimiter, self.quote, self.max_line = delimiter, quote, max_line
+        d, q = (f"\\x{{{ord(ch):02x}}}" for ch in (delimiter, quote))
+        fld = f"(?: *{q}[^{q}]*{q}|[^{q}{d}\\r\\n]*)"
+        self.simple = f"^{fld}(?:{d}{fld})*(?:\\r\\n|\\r|\\n)$"
+
+    def split_from(self, data: bytes, last: bool, pending: bytes) -> tuple[pa.ListArray | None, bytes]:
+        """(rows, the text of a record the chunk ends inside) of ``pending + data``. Stateless."""
+        if pending:
+            data = pending + data
+        original = data
+        if last and data and not data.endswith((b"\n", b"\r")):
+            data += b"\n"
+        if not data:
+            return None, b""
+        a = np.frombuffer(data, np.uint8)
+        q, d = ord(self.quote), ord(self.delimiter)
+        quoted = bytes([q]) in data
+        has_cr = b"\r" in data
+        mask = (a == 10) | (a == d)
+        if has_cr:
+            mask |= a == 13
+        if quoted:
+            mask |= a == q
+        pos = np.flatnonzero(mask)
+        del mask
+        kind = a[pos]
+        is_break = kind == 10  # LF, or CR not followed by LF
+        if has_cr:
+            cr = np.flatnonzero(kind == 13)
+            is_break[cr[a[np.minimum(pos[cr] + 1, len(a) - 1)] != 10]] = True
+        is_sep = is_break | (kind == d)
+        if quoted:
+            is_quote = kind == q
+            if not self._surely_simple(a, pos[is_break], pos[is_quote], d):
+                lines = _string_array(pa.py_buffer(data), np.concatenate(([0], pos[is_break] + 1)))
+                if not pc.all(pc.match_substring_regex(lines, self.simple)).as_py():
+                    return self._slow(original, last)
+            inside = (np.cumsum(is_quote, dtype=np.int64) & 1).astype(bool)
+            is_sep &= is_break | ~inside
+        breaks = pos[is_break]
+        if len(breaks) and int(np.diff(breaks, prepend=-1).max()) > self.max_line:
+            raise RefusedFile("size", f"limit max_line_bytes: a line is longer than {self.max_line} bytes")
+        seps = pos[is_sep]
+        row_ends = np.flatnonzero(is_break[is_sep])
+        blanked = a.copy()
+        blanked[seps] = 32  # the separator becomes a space, which trimming removes
+        values = _string_array(pa.py_buffer(blanked), np.concatenate(([0], seps + 1)))
+        values = pc.utf8_trim(values, characters=TRIM_CHARS + (self.quote if quoted else ""))
+        return pa.ListArray.from_arrays(pa.array(np.concatenate(([0], row_ends + 1)), pa.int32()), values), b""
+
+    @staticmethod
+    def _surely_simple(a: np.ndarray, breaks: np.ndarray, quotes: np.ndarray, d: int) -> bool:
+        """A sufficient condition (numpy only) for every line up to the last break
+        having simple quoting: quotes pair within a line, opening after a
+        delimiter or line start, closing before a delimiter or line break."""
+        if not len(breaks):
+            return False
+        quotes = quotes[quotes < breaks[-1]]
+        if len(quotes) % 2:
+            return False
+        if not len(quotes):
+            return True
+        opens, closes = quotes[0::2], quotes[1::2]
+        line = np.searchsorted(breaks, quotes)
+        if not np.array_equal(line[0::2], line[1::2]):
+            return False
+        before = a[np.maximum(opens - 1, 0)]
+        ok_open = (opens == 0) | (before == d) | (before == 10) | (before == 13)
+        after = a[closes + 1]
+        ok_close = (after == d) | (after == 10) | (after == 13)
+        return bool(ok_open.all() and ok_close.all())
+
+    def _slow(self, data: bytes, last: bool) -> tuple[pa.ListArray | None, bytes]:
+        lines = io.StringIO(data.decode("utf-8"), newline="").readlines()
+        feed = iter(lines + ([] if last else [_SENTINEL]))
+        reader = csv.reader(feed, delimiter=self.delimiter, quotechar=self.quote, skipinitialspace=True)
+        rows: list[list[str]] = []
+        consumed = 0
+        pending = b""
+        for row in reader:
+            if not last and reader.line_num > len(lines):
+                if consumed < len(lines):  # the chunk ends inside a quoted field
+                    pending = "".join(lines[consumed:]).encode("utf-8")
+                    if len(pending) > self.max_line:
+                        raise RefusedFile("size", f"limit max_line_bytes: a record is longer than {self.max_line} bytes")
+                break
+            rows.append(row)
+            consumed = reader.line_num
+        if not rows:
+            return None, pending
+        rows = pa.array(rows, type=pa.list_(pa.string()))
+        return pa.ListArray.from_arrays(rows.offsets, pc.utf8_trim(rows.values, characters=TRIM_CHARS)), pending
+
+
+# --- dialect -------------------------------------------------------------------------------
 
 
 def parse(text: str, delimiter: str, quote: str = '"') -> list[list[str]]:
     # skipinitialspace: `a, "1,000"` must keep the quoted comma inside the field.
-    reader = csv.reader(
-        io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote, skipinitialspace=True
-    )
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote, skipinitialspace=True)
     return [row for row in reader]
 
 
@@ -55,8 +404,7 @@ def sniff_delimiter(sample: str, quote: str = '"', hint: str | None = None) -> s
     best = max(scores.values())
     if best == 0:
         return hint or ","
-    # Ties go to the extension's promise, then to the usual order.
-    tied = [d for d in DELIMITERS if scores[d] >= best - 1e-9]
+    tied = [d for d in DELIMITERS if scores[d] >= best - 1e-9]  # ties: the extension, then the usual order
     return hint if hint in tied else tied[0]
 
 
@@ -71,8 +419,7 @@ def _consistency(sample: str, delimiter: str, quote: str) -> float:
         return 0.0
     width, freq = Counter(counts).most_common(1)[0]
     if width < 2:
-        # The most common row may be a one-cell note; look at wider rows too.
-        wide = [c for c in counts if c >= 2]
+        wide = [c for c in counts if c >= 2]  # the most common row may be a one-cell note
         if not wide:
             return 0.0
         width, freq = Counter(wide).most_common(1)[0]
@@ -81,7 +428,9 @@ def _consistency(sample: str, delimiter: str, quote: str) -> float:
 
 def sniff_quote(sample: str) -> str:
     """Double quotes unless single quotes clearly delimit fields instead."""
-    boundary = r"(?:^|[,;\t|])[ ]*{q}|{q}[ ]*(?:[,;\t|]|$)"
-    doubles = len(re.findall(boundary.format(q='"'), sample, re.M))
-    singles = len(re.findall(boundary.format(q="'"), sample, re.M))
-    return "'" if singles > 2 * doubles and singles >= 4 else '"'
+    # A whole quoted field: the quote opens after a delimiter and closes before
+    # one (a leading apostrophe, Excel's text marker, opens nothing).
+    field = r"(?:^|[,;\t|])[ ]*{q}[^{q}\n]*{q}[ ]*(?=[,;\t|]|$)"
+    doubles = len(re.findall(field.format(q='"'), sample, re.M))
+    singles = len(re.findall(field.format(q="'"), sample, re.M))
+    return "'" if singles > 2 * doubles and singles >= 2 else '"'

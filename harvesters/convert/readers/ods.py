@@ -1,8 +1,10 @@
 """OpenDocument spreadsheets (.ods): one raw grid per table of every sheet.
 
 ``content.xml`` is streamed with lxml ``iterparse`` (a 2 MB .ods can hold a
-100 MB content.xml), so memory follows the cells that hold data, not the
-file. python-calamine would be faster but does not report merged ranges.
+100 MB content.xml): a sheet of more than ``SPLIT_ROWS`` rows is handed to the
+engine in blocks as it is read, so memory stays bounded. python-calamine is
+faster but holds whole sheets and does not report merged ranges: it reads
+small workbooks without merges or comments only.
 
 - Native values: float, percentage and currency cells give their number
   (a percentage is the fraction: 200 % is 2.0), date cells a ``date`` or
@@ -23,16 +25,20 @@ import datetime as dt
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ...errors import RefusedFile
 from ..sniff import Sniffed
 from .archive import check_container
+from ..options import Limits
 from .base import Merge, RawGrid, ReadResult
 from .blocks import split_sheet
 
 MAX_COLUMNS = 16384  # what LibreOffice and Excel allow; further cells are ignored
-MAX_CELLS = 30_000_000  # stored cells per file; beyond that the sheet is refused as "size"
+CALAMINE_CELLS = 2_000_000  # python-calamine holds a whole sheet: only small workbooks go that way
+SPLIT_ROWS = 20_000  # sheets up to this many rows may hold several tables; longer ones stream as one
+BLOCK_ROWS = 20_000
+BLOCK_CELLS = 500_000  # a block (and half the head) also ends at this many cells
 MAX_BLANK_RUN = 1000  # blank rows kept between two data rows
 
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
@@ -50,26 +56,26 @@ _DURATION = re.compile(r"^-?P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)
 
 
 def read(path: Path, sniffed: Sniffed | None = None, options=None) -> ReadResult:
-    from lxml import etree
-
+    limits = options.limits if options is not None else Limits()
     try:
-        with zipfile.ZipFile(path) as zf:
-            check_container(zf, path)
-            grids: list[RawGrid] = []
-            if not _needs_full_parse(zf):
-                fast = _read_with_calamine(path)
-                if fast is not None:
-                    return ReadResult(format="ods", grids=[g for grid in fast for g in split_sheet(grid)])
-            with zf.open("content.xml") as fh:
-                events = etree.iterparse(fh, events=("start", "end"), tag=(T_TABLE, T_ROW), huge_tree=True,
-                                         resolve_entities=False, no_network=True)
-                for grid in _sheets(events):
-                    grids.extend(split_sheet(grid))
-    except RefusedFile:
-        raise
-    except (zipfile.BadZipFile, KeyError, EOFError, OSError, etree.XMLSyntaxError, ValueError) as exc:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise RefusedFile("corrupt", f"unreadable ods workbook ({type(exc).__name__}: {exc})") from None
-    return ReadResult(format="ods", grids=grids)
+    try:
+        check_container(zf, path, limits=limits)
+        if not _needs_full_parse(zf):
+            fast = _read_with_calamine(path)
+            if fast is not None:
+                zf.close()
+                return ReadResult(format="ods", grids=[g for grid in fast for g in split_sheet(grid)])
+        stream = _ContentStream(zf, limits)
+    except RefusedFile:
+        zf.close()
+        raise
+    except (zipfile.BadZipFile, KeyError, EOFError, OSError, ValueError) as exc:
+        zf.close()
+        raise RefusedFile("corrupt", f"unreadable ods workbook ({type(exc).__name__}: {exc})") from None
+    return ReadResult(format="ods", grids=stream.grids(), cleanup=[stream.close])
 
 
 # --- fast path: python-calamine, when nothing needs lxml ------------------------------------
@@ -104,7 +110,7 @@ def _read_with_calamine(path: Path) -> list[RawGrid] | None:
         for name in book.sheet_names:
             sheet = book.get_sheet_by_name(name)
             budget += (sheet.height or 0) * (sheet.width or 0)
-            if budget > MAX_CELLS:
+            if budget > CALAMINE_CELLS:
                 return None  # far-apart cells: the lxml reader stores only the filled rows
             rows = [[_calamine_value(v) for v in row] for row in sheet.to_python(skip_empty_area=False)]
             grids.append(RawGrid(rows=rows, name=name, sheet=name))
@@ -126,14 +132,17 @@ def _calamine_value(value: Any) -> Any:
 
 
 class _Sheet:
-    def __init__(self, name: str | None):
+    def __init__(self, name: str | None, limits: Limits):
         self.name = name
-        self.rows: list[list[Any]] = []
-        self.merges: list[Merge] = []
+        self.limits = limits
+        self.rows: list[list[Any]] = []  # rows not handed over yet
+        self.merges: list[Merge] = []  # grows as rows are read: anchors come before covered cells
         self.blank_run = 0  # blank rows seen since the last stored row
         self.row_index = 0  # row index in the grid being built
+        self.cells = 0  # cells of the rows not handed over yet
+        self.ended = False
 
-    def add_row(self, cells: list[Any], spans: list[tuple[int, int, int]], repeat: int, budget: list[int]) -> None:
+    def add_row(self, cells: list[Any], spans: list[tuple[int, int, int]], repeat: int) -> None:
         if not cells and not spans:
             self.blank_run += repeat
             return
@@ -143,37 +152,103 @@ class _Sheet:
             self.row_index += kept
             self.blank_run = 0
         repeat = min(repeat, MAX_BLANK_RUN) if not any(v is not None for v in cells) else repeat
+        if self.row_index + repeat > self.limits.max_rows:
+            raise RefusedFile("size", f"limit max_rows: more than {self.limits.max_rows} rows in sheet {self.name!r}")
         for _ in range(repeat):
-            budget[0] += len(cells)
-            if budget[0] > MAX_CELLS:
-                raise RefusedFile("size", f"more than {MAX_CELLS} cells in the workbook")
             for col, ncols, nrows in spans:
                 self.merges.append(Merge(self.row_index, col, self.row_index + nrows - 1, col + ncols - 1))
             self.rows.append(list(cells))
             self.row_index += 1
+            self.cells += len(cells) + 1
+        if len(self.merges) > self.limits.max_merged_ranges:
+            raise RefusedFile("size", f"limit max_merged_ranges: more than {self.limits.max_merged_ranges} "
+                                      f"merged ranges in sheet {self.name!r}")
 
 
-def _sheets(events):
-    stack: list[_Sheet] = []
-    budget = [0]
-    for event, el in events:
-        tag = el.tag
-        if tag == T_TABLE:
-            if event == "start":
-                stack.append(_Sheet(el.get(A_NAME)))
-            else:
-                sheet = stack.pop()
-                if not stack:
-                    yield RawGrid(rows=sheet.rows, name=sheet.name, merges=sheet.merges, sheet=sheet.name)
+class _ContentStream:
+    """The sheets of ``content.xml``, read once in document order with lxml
+    ``iterparse``. A sheet that ends within ``SPLIT_ROWS`` rows is one grid
+    per table it holds; a longer one is a grid whose rows stream on as the
+    engine asks for them. Asking for the next sheet first reads the rest of
+    a sheet not consumed yet (into memory: only an archive member does that)."""
+
+    def __init__(self, zf: zipfile.ZipFile, limits: Limits) -> None:
+        from lxml import etree
+
+        self.zf, self.limits = zf, limits
+        self.fh = zf.open("content.xml")
+        self.events = etree.iterparse(self.fh, events=("start", "end"), tag=(T_TABLE, T_ROW), huge_tree=True,
+                                      resolve_entities=False, no_network=True)
+        self.depth = 0
+        self.current: _Sheet | None = None
+
+    def close(self) -> None:
+        self.fh.close()
+        self.zf.close()
+
+    def _next_sheet(self) -> _Sheet | None:
+        """Advance to the start of the next top-level sheet."""
+        for event, el in self._events():
+            if el.tag == T_TABLE and event == "start":
+                self.depth += 1
+                if self.depth == 1:
+                    return _Sheet(el.get(A_NAME), self.limits)
+            elif el.tag == T_TABLE:
+                self.depth -= 1
+        return None
+
+    def _fill(self, sheet: _Sheet, until_rows: int | None) -> None:
+        """Read rows of ``sheet`` until it ends or holds ``until_rows`` rows not handed over."""
+        for event, el in self._events():
+            tag = el.tag
+            if tag == T_TABLE:
+                self.depth += 1 if event == "start" else -1
+                if event == "end" and self.depth == 0:
                     el.clear()
-        elif tag == T_ROW and event == "end" and len(stack) == 1:
-            cells, spans = _row_cells(el)
-            repeat = _int(el.get(A_ROWS_REP), 1)
-            stack[0].add_row(cells, spans, repeat, budget)
-            el.clear()
-            parent = el.getparent()
-            while el.getprevious() is not None and parent is not None:
-                del parent[0]
+                    sheet.ended = True
+                    return
+            elif tag == T_ROW and event == "end" and self.depth == 1:
+                cells, spans = _row_cells(el)
+                sheet.add_row(cells, spans, _int(el.get(A_ROWS_REP), 1))
+                el.clear()
+                parent = el.getparent()
+                while el.getprevious() is not None and parent is not None:
+                    del parent[0]
+                if until_rows is not None and (len(sheet.rows) >= until_rows or sheet.cells >= BLOCK_CELLS * 2):
+                    return
+        sheet.ended = True
+
+    def _events(self):
+        from lxml import etree
+
+        try:
+            yield from self.events
+        except (etree.XMLSyntaxError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            raise RefusedFile("corrupt", f"unreadable ods workbook ({type(exc).__name__}: {exc})") from None
+
+    def grids(self) -> Iterator[RawGrid]:
+        while True:
+            if self.current is not None and not self.current.ended:
+                self._fill(self.current, None)  # the engine did not read it all: keep the rest in memory
+            sheet = self._next_sheet()
+            if sheet is None:
+                return
+            self._fill(sheet, SPLIT_ROWS + 1)
+            if sheet.ended:
+                yield from split_sheet(RawGrid(rows=sheet.rows, name=sheet.name, merges=sheet.merges, sheet=sheet.name))
+                continue
+            self.current = sheet
+            yield RawGrid(name=sheet.name, merges=sheet.merges, sheet=sheet.name,
+                          blocks=lambda sheet=sheet: self._blocks(sheet))
+
+    def _blocks(self, sheet: _Sheet) -> Iterator[list[list[Any]]]:
+        while True:
+            if sheet.rows:
+                rows, sheet.rows, sheet.cells = sheet.rows, [], 0
+                yield rows
+            if sheet.ended:
+                return
+            self._fill(sheet, BLOCK_ROWS)
 
 
 def _row_cells(row) -> tuple[list[Any], list[tuple[int, int, int]]]:

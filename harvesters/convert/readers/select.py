@@ -27,7 +27,7 @@ from .base import RawGrid
 
 
 def choose_tables(found: Sequence[tuple[RawGrid, Any]], choice) -> list[tuple[RawGrid, Any]]:
-    """``found`` is (grid, FoundTable) pairs in document order."""
+    """``found`` is (grid, engine.Scanned) pairs in document order."""
     if choice is None:
         return list(found)
     fields = {k: v for k, v in choice.model_dump().items() if v is not None}
@@ -51,10 +51,13 @@ def choose_tables(found: Sequence[tuple[RawGrid, Any]], choice) -> list[tuple[Ra
 
 
 def caption_of(grid: RawGrid, table: Any) -> str:
+    """``table`` is an ``engine.Scanned``: its layout keeps the rows above the header."""
     if grid.caption:
         return grid.caption
-    first = table.header_rows[0] if table is not None and table.header_rows else 0
-    lines = [" ".join(render_text(v) for v in row if v is not None and render_text(v)) for row in grid.rows[:first]]
+    layout = table.layout
+    first = layout.header_rows[0] if layout.header_rows else 0
+    lines = [" ".join(render_text(v) for v in row if v is not None and render_text(v))
+             for row in layout.head_raw[:first]]
     return " ".join(line for line in lines if line)
 
 

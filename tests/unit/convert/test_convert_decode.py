@@ -69,3 +69,18 @@ def test_replacement_characters_are_removed_with_a_warning():
     decoded = decode_bytes("a,b\nx\ufffd,1\n".encode())
     assert "\ufffd" not in decoded.text
     assert decoded.warnings
+
+
+def test_thai_bytes_after_an_ascii_first_mebibyte_restart_the_stream_as_cp874(tmp_path):
+    """The encoding is judged on the head and verified on every chunk: Thai
+    cp874 bytes past the first MiB start the stream over, as cp874."""
+    from harvesters.convert import convert_file
+
+    ascii_rows = "".join(f"{i},row {i:07d}\n" for i in range(80_000))  # ~1.2 MB of ASCII
+    path = tmp_path / "late_thai.csv"
+    path.write_bytes(("id,name\n" + ascii_rows + "80000,สงขลา\n").encode("cp874"))
+    report = convert_file(path, tmp_path / "out")
+    assert report.encoding == "cp874"
+    (table,) = report.tables
+    assert table.rows_written == 80_001
+    assert (tmp_path / "out" / "late_thai.csv").read_text(encoding="utf-8").endswith("80000,สงขลา\n")

@@ -86,7 +86,9 @@ def test_csv_bom_and_format_subset(thai_csv, tmp_path):
     report = convert_file(thai_csv, out, formats=("csv",), csv_bom=True)
     assert report.tables[0].parquet is None
     assert (out / "ผู้ป่วย_2567.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    assert sorted(p.name for p in out.iterdir()) == ["ผู้ป่วย_2567.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["ผู้ป่วย_2567.csv", "ผู้ป่วย_2567.schema.json"]
+    schema = json.loads((out / "ผู้ป่วย_2567.schema.json").read_text(encoding="utf-8"))
+    assert schema == report.tables[0].schema_ and report.tables[0].table_schema.endswith(".schema.json")
 
 
 def test_xlsx_with_merged_two_level_header_and_merged_province(tmp_path):
@@ -142,7 +144,8 @@ def test_several_sheets_get_their_own_files(tmp_path):
     report = convert_file(path, tmp_path / "out")
     assert [t.name for t in report.tables] == ["ภาค_เหนือ_1", "Sheet_2"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "book__Sheet_2.csv", "book__Sheet_2.parquet", "book__ภาค_เหนือ_1.csv", "book__ภาค_เหนือ_1.parquet",
+        "book__Sheet_2.csv", "book__Sheet_2.parquet", "book__Sheet_2.schema.json",
+        "book__ภาค_เหนือ_1.csv", "book__ภาค_เหนือ_1.parquet", "book__ภาค_เหนือ_1.schema.json",
     ]
 
 
@@ -206,3 +209,12 @@ def test_no_temp_files_left_after_success(thai_csv, tmp_path):
     out = tmp_path / "out"
     convert_file(thai_csv, out)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_importing_the_converter_does_not_import_pandas():
+    """No Arrow array is built at import time (that pulls pandas in: seconds per task start)."""
+    import subprocess
+    import sys
+
+    code = "import sys, harvesters.convert; print('pandas' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -236,3 +236,28 @@ def test_split_stacked_tables_carries_titles_and_merges():
     assert [p.name for p in parts] == ["S t1", "S t2"]
     assert parts[1].rows[0] == ["T2", None] and parts[1].merges == [Merge(0, 0, 0, 1)]
     assert sum(len(p.rows) for p in parts) == len(rows)
+
+
+def test_long_ods_sheets_stream_in_blocks_with_merges_past_the_first_block(tmp_path, monkeypatch):
+    """A sheet longer than SPLIT_ROWS streams block by block (made small here);
+    a province merged down across a block boundary repeats on every row."""
+    monkeypatch.setattr(ods, "SPLIT_ROWS", 4)
+    monkeypatch.setattr(ods, "BLOCK_ROWS", 3)
+    monkeypatch.setattr(ods, "_read_with_calamine", lambda path: pytest.fail("calamine used"))
+    merged = '<table:table-cell office:value-type="string" table:number-rows-spanned="4"><text:p>ตรัง</text:p></table:table-cell>'
+    covered = "<table:covered-table-cell/>"
+    long_sheet = [row(s("จังหวัด"), s("ปี"), s("จำนวน"))]
+    long_sheet += [row(s(f"จ{i}"), f(2560 + i), f(i)) for i in range(5)]
+    long_sheet += [row(merged, f(2570), f(10))] + [row(covered, f(2571 + i), f(11 + i)) for i in range(3)]
+    short_sheet = [row(s("a"), s("b")), row(f(1), f(2))]
+    path = write_ods(tmp_path / "long.ods", {"ยาว": long_sheet, "สั้น": short_sheet})
+    result = ods.read(path)
+    assert next(result.grids).blocks is not None  # streams
+    for close in result.cleanup:
+        close()
+    report = convert_file(path, tmp_path / "out")
+    assert [t.sheet for t in report.tables] == ["ยาว", "สั้น"]
+    data = pq.read_table(report.tables[0].parquet).to_pydict()
+    assert data["จังหวัด"][5:] == ["ตรัง"] * 4
+    assert data["จำนวน"] == [0, 1, 2, 3, 4, 10, 11, 12, 13]
+    assert report.tables[1].rows_written == 1

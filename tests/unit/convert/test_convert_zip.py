@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harvesters.convert import convert_file
+from harvesters.convert.options import ConvertOptions, Limits
 from harvesters.convert.readers import archive
 from harvesters.errors import RefusedFile
 from tests.thai_ids import thai_id
@@ -82,8 +83,14 @@ def test_a_small_repetitive_member_is_fine(tmp_path):
     assert convert_file(path, tmp_path / "out").tables[0].rows_written == 1000
 
 
-def test_check_container_limits_are_constants():
-    assert archive.MAX_TOTAL_EXPANDED == 2 * 1024**3 and archive.MAX_RATIO == 100
+def test_archive_limits_have_safe_defaults_and_are_configurable(tmp_path):
+    limits = Limits()
+    assert limits.max_member_bytes == 2 * 1024**3 and limits.max_ratio == 100 and limits.max_members == 10_000
+    path = make_zip(tmp_path / "three.zip", {"a.csv": "a,b\n1,2\n", "b.csv": "a,b\n1,2\n", "c.csv": "a,b\n3,4\n"})
+    with pytest.raises(RefusedFile) as info:
+        convert_file(path, tmp_path / "out", options=ConvertOptions(limits=Limits(max_members=2)))
+    assert info.value.reason == "size" and "max_members" in str(info.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_corrupt_archive(tmp_path):

@@ -1,0 +1,373 @@
+"""Type and cast whole columns with pyarrow.compute, by the cell rules of ``normalize``.
+
+Every cell reaches this module as text (``canonical``): native spreadsheet
+numbers and dates as the text the rules read back to the same value, native
+booleans as a marker no source text can hold. A column's type is the first of
+boolean, integer, decimal, date that EVERY present value fits; otherwise it
+stays text and keeps each value as written (trimmed). In a numeric column,
+``NA``-like markers and Excel error values are nulls (``NULL_MARKERS``); any
+other non-number keeps the column text.
+
+Evidence is gathered batch by batch (:class:`Evidence`), so a column of any
+length is typed in bounded memory; :func:`cast` then turns a batch into typed
+values (Parquet) and CSV field text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .normalize import (
+    BOOLEAN, BUDDHIST_ERA_FROM, BUDDHIST_ERA_OFFSET, DATE, DECIMAL, DMY, INTEGER, NUMBER, SHORT_BE_CENTURY,
+    TEXT, THAI_DATE, THAI_MONTHS, WS_CLASS, YMD, format_number, render_text, trim,
+)
+
+# Native spreadsheet booleans in the text stream: a NUL never survives ``canonical``.
+BOOL_TRUE, BOOL_FALSE = "\x00true", "\x00false"
+# Nulls in a column whose other values are all numbers (compared case-insensitively).
+NULL_MARKERS = ("na", "n/a", "n.a.", "n.a", "#value!", "#div/0!", "#n/a", "#ref!", "#name?", "#num!", "#null!")
+_INT_SAFE_LENGTH = 18  # sign, digits and commas: at most 18 characters always fit int64
+_THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
+_MONTH_KEYS = list(THAI_MONTHS)
+_MONTH_NUMBERS = np.array([THAI_MONTHS[k] for k in _MONTH_KEYS], dtype=np.int64)
+NUMERIC = (INTEGER, DECIMAL)
+
+
+def canonical(value: Any) -> str | None:
+    """One cell as the text the column rules read; None when blank."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = trim(value)
+        if "\x00" in text:
+            text = text.replace("\x00", "")
+        return text or None
+    if isinstance(value, bool):
+        return BOOL_TRUE if value else BOOL_FALSE
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return render_text(value) or None
+
+
+def np_bool(mask: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _np_int(values: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(data bytes, value offsets) of a string array, honouring a slice offset."""
+    _, offsets_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int32)[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data, offsets
+
+
+def nullish_to_null(values: pa.Array) -> pa.Array:
+    """A cell that is exactly ``-`` is null in every column (blank cells already are)."""
+    return pc.if_else(pc.equal(values, "-"), pa.scalar(None, pa.string()), values)
+
+
+def translate_thai_digits(values: pa.Array) -> pa.Array:
+    """Thai digits ๐-๙ to 0-9 (only values holding one are rewritten)."""
+    data, offsets = string_buffers(values)
+    data = data[offsets[0] : offsets[-1]]
+    if len(data) < 3:
+        return values
+    # UTF-8 of U+0E50..U+0E59 is E0 B9 90..99: look at the last two bytes.
+    hits = np.flatnonzero((data[:-1] == 0xB9) & ((data[1:] - np.uint8(0x90)) < 10))
+    if not len(hits):
+        return values
+    where = np.unique(np.searchsorted(offsets, hits + offsets[0], side="right") - 1)
+    subset = values.take(pa.array(where))
+    for i, digit in enumerate(_THAI_DIGITS):
+        subset = pc.replace_substring(subset, digit, str(i))
+    mask = np.zeros(len(values), bool)
+    mask[where] = True
+    return pc.replace_with_mask(values, pa.array(mask), subset)
+
+
+def _plain_number_text(translated: pa.Array) -> pa.Array:
+    return pc.utf8_ltrim(pc.replace_substring(translated, ",", ""), characters="+")
+
+
+def _markers(values: pa.Array) -> np.ndarray:
+    # The value set is built per call: an Arrow array made at import time would import pandas.
+    return np_bool(pc.is_in(pc.utf8_lower(values), value_set=pa.array(NULL_MARKERS, pa.string())))
+
+
+# --- evidence ------------------------------------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    """What the values of one column seen so far fit."""
+
+    present: int = 0  # non-null values
+    markers: int = 0  # NULL_MARKERS among them
+    possible: set[str] = field(default_factory=lambda: {BOOLEAN, INTEGER, DECIMAL, DATE})
+    marker_values: set[str] = field(default_factory=set)
+
+    def add(self, col: pa.Array) -> None:
+        values = nullish_to_null(col)
+        if values.null_count:
+            values = values.filter(values.is_valid())
+        if not len(values):
+            return
+        self.present += len(values)
+        if not self.possible:
+            return
+        if BOOLEAN in self.possible and not pc.all(pc.is_in(values, value_set=pa.array([BOOL_TRUE, BOOL_FALSE]))).as_py():
+            self.possible.discard(BOOLEAN)
+        if DATE in self.possible and parse_dates(translate_thai_digits(values)).null_count:
+            self.possible.discard(DATE)
+        if NUMERIC[0] in self.possible or NUMERIC[1] in self.possible:
+            marker = _markers(values)
+            if marker.any():
+                seen = values.filter(pa.array(marker))
+                self.markers += len(seen)
+                self.marker_values.update(pc.unique(seen).to_pylist()[:20])
+                values = values.filter(pa.array(~marker))
+            self._numbers(translate_thai_digits(values))
+
+    def _numbers(self, translated: pa.Array) -> None:
+        if not len(translated):
+            return
+        is_num = np_bool(pc.match_substring_regex(translated, NUMBER))
+        if not is_num.all():
+            self.possible -= set(NUMERIC)
+            return
+        if INTEGER not in self.possible:
+            return
+        if pc.any(pc.match_substring(translated, ".")).as_py():
+            self.possible.discard(INTEGER)
+            return
+        long = np.flatnonzero(_np_int(pc.utf8_length(translated)) > _INT_SAFE_LENGTH)
+        for i in long:  # might not fit int64: ask Python
+            number = int(translated[int(i)].as_py().replace(",", ""))
+            if not -(2**63) <= number < 2**63:
+                self.possible -= set(NUMERIC)
+                return
+
+    def kind(self) -> str:
+        if not self.present:
+            return TEXT
+        numbers = self.present - self.markers
+        for kind in (BOOLEAN, INTEGER, DECIMAL, DATE):
+            if kind not in self.possible:
+                continue
+            if kind in NUMERIC and numbers == 0:
+                continue
+            if kind in (BOOLEAN, DATE) and self.markers:
+                continue
+            return kind
+        return TEXT
+
+    def nulls_read(self) -> list[str]:
+        """The markers read as null in this column (empty unless it is numeric)."""
+        return sorted(self.marker_values) if self.kind() in NUMERIC else []
+
+
+# --- casting -------------------------------------------------------------------------------
+
+ARROW_TYPES = {
+    INTEGER: pa.int64(), DECIMAL: pa.float64(), DATE: pa.date32(), BOOLEAN: pa.bool_(), TEXT: pa.string(),
+}
+
+
+def cast(col: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
+    """(typed values for Parquet, CSV field text) of one column of one batch."""
+    raw = nullish_to_null(col)
+    if kind == TEXT:
+        if pc.any(pc.starts_with(raw, "\x00")).as_py():
+            raw = pc.replace_substring(pc.replace_substring(raw, BOOL_TRUE, "true"), BOOL_FALSE, "false")
+        return raw, csv_quote(raw)
+    if kind == BOOLEAN:
+        typed = pc.equal(raw, BOOL_TRUE)
+        return typed, pc.if_else(typed, "true", "false")
+    if kind in NUMERIC:
+        raw = pc.if_else(pa.array(_markers(raw)), pa.scalar(None, pa.string()), raw)
+    translated = translate_thai_digits(raw)
+    if kind == DATE:
+        typed = parse_dates(translated)
+        return typed, pc.cast(typed, pa.string())
+    typed = pc.cast(_plain_number_text(translated), ARROW_TYPES[kind])
+    if kind == INTEGER:
+        return typed, pc.cast(typed, pa.string())
+    # The rules read "-0" as the integer 0: float(0) has no sign.
+    zero = np.flatnonzero(np_bool(pc.equal(typed, 0.0)))
+    if len(zero):
+        integer_zero = np.zeros(len(typed), bool)
+        integer_zero[zero] = ~np_bool(pc.match_substring(translated.take(pa.array(zero)), "."))
+        typed = pc.if_else(pa.array(integer_zero), pa.scalar(0.0), typed)
+    return typed, decimal_csv_text(typed)
+
+
+def decimal_csv_text(floats: pa.Array) -> pa.Array:
+    """format_number for floats: Arrow prints the same shortest digits as
+    repr() but switches to exponent form elsewhere; those go through Python."""
+    text = pc.cast(floats, pa.string())
+    has_exp = np_bool(pc.match_substring(text, "e"))
+    if not has_exp.any():
+        return text
+    values = text.to_pylist()
+    for i in np.flatnonzero(has_exp):
+        values[i] = format_number(floats[int(i)].as_py())
+    return pa.array(values, type=pa.string())
+
+
+# --- dates -------------------------------------------------------------------------------
+
+
+def parse_dates(translated: pa.Array) -> pa.Array:
+    """date32 of every value the date rules accept, null elsewhere."""
+    if len(translated) >= 1024:
+        # Dates repeat: parse each distinct text once.
+        encoded = pc.dictionary_encode(translated)
+        if 2 * len(encoded.dictionary) <= len(translated):
+            return _parse_dates(encoded.dictionary).take(encoded.indices)
+    return _parse_dates(translated)
+
+
+def _parse_dates(translated: pa.Array) -> pa.Array:
+    n = len(translated)
+    day, month, year = (np.zeros(n, np.int64) for _ in range(3))
+    found = np.zeros(n, bool)
+    for pattern, marker in ((DMY, "/"), (YMD, "-"), (THAI_DATE, None)):
+        if marker is not None:
+            where = np.flatnonzero(np_bool(pc.match_substring(translated, marker)) & ~found)
+        else:
+            where = np.flatnonzero(~found & np_bool(translated.is_valid()))
+        if not len(where):
+            continue
+        parts = pc.extract_regex(translated.take(pa.array(where)), pattern)
+        matched = np_bool(parts.is_valid())
+        if not matched.any():
+            continue
+        where = where[matched]
+        parts = parts.filter(pa.array(matched))
+        fields = {name: parts.field(name) for name in ("d", "m", "y", "mon") if parts.type.get_field_index(name) >= 0}
+        d = _np_int(pc.cast(fields["d"], pa.int64()))
+        y = _np_int(pc.cast(fields["y"], pa.int64()))
+        ok = np.ones(len(where), bool)
+        if "mon" in fields:
+            m, known = _thai_month_numbers(fields["mon"])
+            ok &= known
+            y = np.where(_np_int(pc.utf8_length(fields["y"])) == 2, y + SHORT_BE_CENTURY, y)
+        else:
+            m = _np_int(pc.cast(fields["m"], pa.int64()))
+        rows = where[ok]
+        day[rows], month[rows], year[rows] = d[ok], m[ok], y[ok]
+        found[rows] = True
+    year = np.where(year >= BUDDHIST_ERA_FROM, year - BUDDHIST_ERA_OFFSET, year)
+    valid = found & (month >= 1) & (month <= 12) & (year >= 1) & (day >= 1)
+    valid &= day <= _days_in_month(year, np.clip(month, 1, 12))
+    days = _days_from_civil(np.where(valid, year, 1970), np.where(valid, month, 1), np.where(valid, day, 1))
+    return pa.array(days.astype(np.int32), type=pa.int32(), mask=~valid).cast(pa.date32())
+
+
+def _thai_month_numbers(tokens: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """normalize._thai_month over a column: drop dots and spaces, then an era mark."""
+    key = pc.replace_substring_regex(tokens, f"[.{WS_CLASS}]", "")
+    key = pc.replace_substring_regex(key, "^(.+)พศ$", "\\1")
+    key = pc.replace_substring_regex(key, "^(.+)คศ$", "\\1")
+    index = pc.index_in(key, value_set=pa.array(_MONTH_KEYS))
+    known = np_bool(index.is_valid())
+    return np.where(known, _MONTH_NUMBERS[_np_int(index)], 0), known
+
+
+def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    table = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+    return table[month] + ((month == 2) & leap)
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant)."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = (m + 9) % 12
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+# --- CSV text ------------------------------------------------------------------------------
+
+
+def _csv_special_chars() -> bytes:
+    """Characters that make csv.writer (QUOTE_MINIMAL, "\\n" line ends) quote a field."""
+    special = b""
+    for ch in ",\"\n\r":
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(["a" + ch + "b", "x"])
+        if buf.getvalue().startswith('"'):
+            special += ch.encode()
+    return special
+
+
+_CSV_SPECIAL = _csv_special_chars()
+
+
+def csv_quote(text: pa.Array) -> pa.Array:
+    """Python csv.writer's QUOTE_MINIMAL on a string column (nulls stay null)."""
+    data, offsets = string_buffers(text)
+    data = data[offsets[0] : offsets[-1]]
+    hits = np.zeros(len(data), bool)
+    for ch in _CSV_SPECIAL:
+        hits |= data == ch
+    if not hits.any():
+        return text
+    needs = np.zeros(len(text), bool)
+    needs[np.unique(np.searchsorted(offsets, np.flatnonzero(hits) + offsets[0], side="right") - 1)] = True
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    return pc.if_else(pa.array(needs), quoted, text)
+
+
+def csv_lines(texts: list[pa.Array]) -> bytes:
+    """CSV lines ("\\n" ends) of a batch's field texts."""
+    filled = [pc.fill_null(t, "") for t in texts]
+    if len(filled) == 1:  # csv.writer quotes a lone empty field: ""
+        line = pc.if_else(pc.equal(filled[0], ""), '""', filled[0])
+        line = pc.binary_join_element_wise(line, "", "\n")
+    else:
+        last = pc.binary_join_element_wise(filled[-1], "", "\n")
+        line = pc.binary_join_element_wise(*filled[:-1], last, ",")
+    data, offsets = string_buffers(line)
+    return data[offsets[0] : offsets[-1]].tobytes()
+
+
+def csv_header(names: list[str], bom: bool) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(names)
+    return ("\ufeff" if bom else "").encode() + buf.getvalue().encode("utf-8")
+
+
+# --- one column at a time (small callers and tests) ----------------------------------------
+
+
+@dataclass
+class Column:
+    name: str
+    type: str
+    values: list[Any]  # int | float | date | bool | str | None, by type
+
+
+def infer_column(name: str, raw: list[Any]) -> Column:
+    """Type a list of native cells by the same rules the engine applies to batches."""
+    values = pa.array([canonical(v) for v in raw], pa.string())
+    evidence = Evidence()
+    evidence.add(values)
+    kind = evidence.kind()
+    return Column(name, kind, cast(values, kind)[0].to_pylist())

@@ -1,0 +1,388 @@
+"""The one conversion engine: a sheet's rows in, typed CSV and Parquet out, in bounded memory.
+
+Every reader hands over a :class:`~.readers.base.RawGrid` whose rows arrive in
+blocks (``RawGrid.iter_blocks``): lists of native cells, or Arrow string
+columns from the delimited reader. For each grid:
+
+1. ``scan``: merged ranges are filled, every cell becomes text
+   (``columns.canonical``) and is spilled to a temporary Arrow IPC file; per
+   row the width (non-empty cells before merge filling) and whether it is a
+   note row are kept, and the first ``HEAD_ROWS`` rows as cells. The limits of
+   :class:`~.options.Limits` are checked as the rows arrive.
+2. ``table.find_layout`` decides title, header, body and footer from the head
+   and the per-row facts.
+3. ``type``: one read of the spill over the body rows gathers each column's
+   evidence (``columns.Evidence``) and the personal-data counts (``pii``).
+4. ``write``: a second read casts each batch and streams CSV and Parquet
+   under temporary names; ``__init__`` renames them when every table is done.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import RefusedFile
+from . import columns as C
+from .memory import check_memory
+from .options import Limits
+from .pii import PiiCounts
+from .readers.base import ArrowBlock, Merge, RawGrid, Reread
+from .table import NOTE_PREFIXES, Layout, clean_cell, find_layout, row_facts
+
+HEAD_ROWS = 2000  # rows kept as cells for the table finder
+BLOCK_CELLS = 500_000  # native cells converted to Arrow at a time
+ROW_GROUP_ROWS = 128 * 1024  # Parquet row group size
+WORKERS = 2
+
+_NOTE_RE = "^(?:" + "|".join("".join(f"\\x{{{ord(ch):x}}}" for ch in p) for p in NOTE_PREFIXES) + ")"
+
+
+@dataclass
+class _Batch:
+    row0: int
+    row1: int
+    segment: int
+    index: int
+
+
+@dataclass
+class Scanned:
+    """One grid after the scan: its layout and its cells in the spill."""
+
+    grid: RawGrid
+    layout: Layout
+    batches: list[_Batch]
+    segments: list[Path]
+    ncols: int
+    kept: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    nulls_read: list[list[str]] = field(default_factory=list)
+    pii: list[PiiCounts] = field(default_factory=list)
+
+    def read(self, batch: _Batch) -> pa.RecordBatch:
+        with pa.OSFile(str(self.segments[batch.segment])) as fh:
+            return pa.ipc.open_file(fh).get_batch(batch.index)
+
+
+# --- pass 1: scan ---------------------------------------------------------------------------
+
+
+class _Spill:
+    """Cells of every batch in Arrow IPC files; a wider batch opens a new file."""
+
+    def __init__(self, tmp: Path, label: str) -> None:
+        self.tmp, self.label = tmp, label
+        self.paths: list[Path] = []
+        self.writer = None
+        self.width = -1
+        self.count = 0
+
+    def write(self, cells: list[pa.Array], n: int) -> tuple[int, int]:
+        if len(cells) > self.width or self.writer is None:
+            self.close()
+            self.width = len(cells)
+            self.paths.append(self.tmp / f"{self.label}-{len(self.paths)}.arrow")
+            schema = pa.schema([pa.field(str(i), pa.string()) for i in range(self.width)])
+            self.writer = pa.ipc.new_file(str(self.paths[-1]), schema)
+            self.count = 0
+        arrays = cells + [pa.nulls(n, pa.string())] * (self.width - len(cells))
+        if arrays:
+            batch = pa.RecordBatch.from_arrays(arrays, names=[str(i) for i in range(self.width)])
+        else:
+            batch = pa.RecordBatch.from_pydict({}, schema=pa.schema([]))
+        self.writer.write_batch(batch)
+        self.count += 1
+        return len(self.paths) - 1, self.count - 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class _MergeFiller:
+    """Fills merged ranges row by row: every cell of a range gets the anchor's
+    value. ``merges`` may grow while rows stream (ODS finds a range at its
+    anchor row), never with a range starting above the rows already filled."""
+
+    def __init__(self, merges: list[Merge]) -> None:
+        self.source = merges
+        self.taken = 0
+        self.pending: list[Merge] = []  # by first row, descending: the next one is last
+        self.active: list[tuple[Merge, Any]] = []
+
+    def fill(self, r: int, row: list[Any]) -> list[Any]:
+        if len(self.source) > self.taken:
+            fresh = [m for m in self.source[self.taken :] if m.last_row > m.first_row or m.horizontal]
+            self.taken = len(self.source)
+            self.pending = sorted(self.pending + fresh, key=lambda m: m.first_row, reverse=True)
+        while self.pending and self.pending[-1].first_row <= r:
+            m = self.pending.pop()
+            anchor = row[m.first_col] if m.first_row == r and m.first_col < len(row) else None
+            self.active.append((m, anchor))
+        if not self.active:
+            return row
+        self.active = [(m, v) for m, v in self.active if m.last_row >= r]
+        for m, value in self.active:
+            if len(row) <= m.last_col:
+                row = row + [None] * (m.last_col + 1 - len(row))
+            for c in range(m.first_col, m.last_col + 1):
+                row[c] = value
+        return row
+
+
+class _Scanner:
+    def __init__(self, grid: RawGrid, tmp: Path, label: str, limits: Limits) -> None:
+        self.grid, self.limits = grid, limits
+        self.spill = _Spill(tmp, label)
+        self.widths: list[np.ndarray] = []
+        self.notes: list[np.ndarray] = []
+        self.lone: list[np.ndarray] = []
+        self.last_value_row = np.full(0, -1, np.int64)
+        self.head: list[list[Any]] = []
+        self.batches: list[_Batch] = []
+        self.rows = 0
+        self.filler = _MergeFiller(grid.merges)
+
+    def run(self) -> Scanned | None:
+        if len(self.grid.merges) > self.limits.max_merged_ranges:
+            raise RefusedFile("size", f"limit max_merged_ranges: {len(self.grid.merges)} merged ranges "
+                                      f"(limit {self.limits.max_merged_ranges})")
+        try:
+            for block in self.grid.iter_blocks(BLOCK_CELLS):
+                if isinstance(block, ArrowBlock):
+                    self._arrow_block(block.columns, block.num_rows)
+                else:
+                    self._rows_block(block)
+        finally:
+            self.spill.close()
+        n = self.rows
+        # Per-row facts are a few bytes a row (uint16 width: max_columns is at most 16,384 by default).
+        width = np.concatenate(self.widths) if self.widths else np.zeros(0, np.uint16)
+        self.widths = []
+        is_note = np.concatenate(self.notes) if self.notes else np.zeros(0, bool)
+        self.notes = []
+        lone = np.concatenate(self.lone) if self.lone else np.zeros(0, bool)
+        self.lone = []
+        if self.grid.structured:
+            width = np.maximum(width, 1)  # every record counts, even an empty one
+        layout = find_layout(self.head, width[:n], is_note, self.grid.merges, self.grid.header_rows,
+                             self.grid.structured, self.last_value_row, lone)
+        if layout is None:
+            return None
+        return Scanned(self.grid, layout, self.batches, self.spill.paths, len(self.last_value_row))
+
+    def _rows_block(self, rows: list[list[Any]]) -> None:
+        n = len(rows)
+        ncols = 0
+        width = np.zeros(n, np.int32)
+        notes = np.zeros(n, bool)
+        lone = np.zeros(n, bool)
+        filled_rows = []
+        for i, row in enumerate(rows):
+            cells = [clean_cell(v) for v in row]
+            while cells and cells[-1] is None:
+                cells.pop()
+            width[i], notes[i], lone[i] = row_facts(cells)
+            if len(self.head) < HEAD_ROWS:
+                self.head.append(cells)
+            filled = self.filler.fill(self.rows + i, cells)
+            ncols = max(ncols, len(filled))
+            filled_rows.append(filled)
+        self._check(n, ncols)
+        columns = [
+            pa.array([C.canonical(row[c]) if c < len(row) else None for row in filled_rows], pa.string())
+            for c in range(ncols)
+        ]
+        self._add(columns, n, width, notes, lone)
+
+    def _arrow_block(self, columns: list[pa.Array], n: int) -> None:
+        self._check(n, len(columns))
+        width = np.zeros(n, np.int32)
+        for col in columns:
+            width += C.np_bool(col.is_valid())
+        if columns:
+            first = pc.coalesce(*columns)
+            notes = C.np_bool(pc.match_substring_regex(pc.utf8_lower(first), _NOTE_RE))
+        else:
+            notes = np.zeros(n, bool)
+        if len(self.head) < HEAD_ROWS:
+            take = min(n, HEAD_ROWS - len(self.head))
+            values = [col.slice(0, take).to_pylist() for col in columns]
+            for row in (zip(*values) if values else [() for _ in range(take)]):
+                row = list(row)
+                while row and row[-1] is None:
+                    row.pop()
+                self.head.append(row)
+        self._add(columns, n, width, notes, np.zeros(n, bool))
+
+    def _check(self, n: int, ncols: int) -> None:
+        limits = self.limits
+        if ncols > limits.max_columns:
+            raise RefusedFile("size", f"limit max_columns: a row holds {ncols} columns (limit {limits.max_columns})")
+        if self.rows + n > limits.max_rows:
+            raise RefusedFile("size", f"limit max_rows: more than {limits.max_rows} rows")
+        if (self.rows + n) * max(ncols, len(self.last_value_row)) > limits.max_cells:
+            raise RefusedFile("size", f"limit max_cells: more than {limits.max_cells} cells in one sheet")
+
+    def _add(self, columns, n, width, notes, lone) -> None:
+        check_memory()
+        if not n:
+            return
+        if len(columns) > len(self.last_value_row):
+            grow = np.full(len(columns) - len(self.last_value_row), -1, np.int64)
+            self.last_value_row = np.concatenate([self.last_value_row, grow])
+        for c, col in enumerate(columns):
+            if col.null_count < n:
+                valid = C.np_bool(col.is_valid())
+                self.last_value_row[c] = self.rows + n - 1 - int(np.argmax(valid[::-1]))
+        self.widths.append(np.minimum(width, np.iinfo(np.uint16).max).astype(np.uint16))
+        self.notes.append(notes)
+        self.lone.append(lone)
+        segment, index = self.spill.write(list(columns), n)
+        self.batches.append(_Batch(self.rows, self.rows + n, segment, index))
+        self.rows += n
+
+
+def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits) -> Scanned | None:
+    """Pass 1 over ``grid``: None when it holds nothing tabular."""
+    for attempt in range(3):
+        scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits)
+        try:
+            scanned = scanner.run()
+            break
+        except Reread:  # the stream found its encoding was not what its head said
+            for path in scanner.spill.paths:
+                path.unlink(missing_ok=True)
+    else:
+        raise RefusedFile("corrupt", "the text could not be decoded consistently")
+    if scanned is None:
+        return None
+    layout = scanned.layout
+    # Which columns hold something in the body decides the columns kept.
+    present: dict[int, int] = {c: 0 for c in layout.columns}
+    evidence = {c: C.Evidence() for c in layout.columns}
+    pii = {c: PiiCounts() for c in layout.columns}
+    for record in _body_batches(scanned, layout.columns):
+        for c, col in zip(layout.columns, record):
+            evidence[c].add(col)
+            pii[c].add(col)
+    for c in layout.columns:
+        present[c] = evidence[c].present
+    kept = layout.kept_columns(present)
+    if not kept or (len(kept) == 1 and not layout.rows_written):
+        return None  # a lone word is not a table
+    scanned.kept = kept
+    scanned.names = layout.names(kept)
+    scanned.types = [evidence[c].kind() for c in kept]
+    scanned.nulls_read = [evidence[c].nulls_read() for c in kept]
+    scanned.pii = [pii[c] for c in kept]
+    return scanned
+
+
+def _body_batches(scanned: Scanned, cols: list[int]) -> Iterator[list[pa.Array]]:
+    """The body rows of each spilled batch, as the columns ``cols`` (nulls past a batch's width)."""
+    body = scanned.layout.body
+    for batch in scanned.batches:
+        mask = body[batch.row0 : batch.row1]
+        if not mask.any():
+            continue
+        record = scanned.read(batch)
+        if not mask.all():
+            record = record.filter(pa.array(mask))
+        yield [record.column(c) if c < record.num_columns else pa.nulls(record.num_rows, pa.string())
+               for c in cols]
+
+
+def check_personal_data(scanned: Scanned, allowed: set[str]) -> None:
+    """Refuse (``pii``) when a column not declared allowed holds personal data."""
+    hits = [(name, found) for name, found in zip(scanned.names, scanned.pii)
+            if name not in allowed and found.is_personal()]
+    if hits:
+        described = "; ".join(f"column {name!r} holds {found.describe()}" for name, found in hits)
+        raise RefusedFile("pii", described)
+
+
+# --- pass 2: write -------------------------------------------------------------------------
+
+
+def arrow_schema(scanned: Scanned) -> pa.Schema:
+    return pa.schema([
+        pa.field(name, C.ARROW_TYPES[kind], metadata={"title": name})
+        for name, kind in zip(scanned.names, scanned.types)
+    ])
+
+
+def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, csv_bom: bool) -> None:
+    """Cast the body rows and stream them to ``csv_path`` and ``parquet_path`` (either may be None)."""
+    schema = arrow_schema(scanned)
+    csv_fh = parquet = None
+    group: list[pa.RecordBatch] = []
+    try:
+        if csv_path is not None:
+            csv_fh = open(csv_path, "wb")
+            csv_fh.write(C.csv_header(scanned.names, csv_bom))
+        if parquet_path is not None:
+            parquet = pq.ParquetWriter(str(parquet_path), schema, compression="zstd")
+
+        def prepare(record: list[pa.Array]) -> tuple[pa.RecordBatch | None, bytes]:
+            """Typed values and CSV lines of one batch (runs in a worker)."""
+            cast = [C.cast(col, kind) for col, kind in zip(record, scanned.types)]
+            batch = pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=schema) if parquet is not None else None
+            return batch, C.csv_lines([text for _, text in cast]) if csv_fh is not None else b""
+
+        def flush() -> None:
+            if group:
+                parquet.write_table(pa.Table.from_batches(group, schema=schema), row_group_size=ROW_GROUP_ROWS)
+                group.clear()
+
+        def take(result) -> None:
+            batch, lines = result
+            if csv_fh is not None:
+                csv_fh.write(lines)
+            if batch is not None:
+                group.append(batch)
+                if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
+                    flush()
+
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            inflight: deque = deque()
+            for record in _body_batches(scanned, scanned.kept):
+                check_memory()
+                inflight.append(pool.submit(prepare, record))
+                while len(inflight) > WORKERS:
+                    take(inflight.popleft().result())
+            while inflight:
+                take(inflight.popleft().result())
+        if parquet is not None:
+            flush()
+            parquet.close()
+            parquet = None
+        if csv_fh is not None:
+            csv_fh.close()
+            csv_fh = None
+    finally:
+        if parquet is not None:
+            parquet.close()
+        if csv_fh is not None:
+            csv_fh.close()
+
+
+def release_memory() -> None:
+    """Hand pyarrow's cached free memory back between passes."""
+    pa.default_memory_pool().release_unused()
+
+
+def temp_name(out_dir: Path, base: str, fmt: str) -> Path:
+    return out_dir / f".{base}.{fmt}.tmp-{os.getpid()}"

@@ -1,0 +1,67 @@
+"""The converter's memory budget: a watchdog thread reads this process's
+resident memory and the engine checks it between blocks, so a hostile file is
+refused (``size``, limit ``max_memory_mb``) before it exhausts the worker.
+
+The budget counts growth over the memory the process held when the conversion
+began (an Airflow worker already holds its own imports)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+
+from ..errors import RefusedFile
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_state = threading.local()
+_POLL_SECONDS = 0.05
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class _Watch:
+    def __init__(self, limit_mb: int) -> None:
+        self.limit_mb = limit_mb
+        self.limit = rss_bytes() + limit_mb * 2**20
+        self.over = False
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="convert-memory-watch", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(_POLL_SECONDS):
+            rss = rss_bytes()
+            self.peak = max(self.peak, rss)
+            if rss > self.limit:
+                self.over = True
+
+
+@contextmanager
+def memory_budget(limit_mb: int):
+    """Watch this process's memory while the block runs (nested calls share the outer watch)."""
+    if getattr(_state, "watch", None) is not None:
+        yield _state.watch
+        return
+    watch = _Watch(limit_mb)
+    _state.watch = watch
+    watch.thread.start()
+    try:
+        yield watch
+    finally:
+        watch.stop.set()
+        watch.thread.join()
+        _state.watch = None
+
+
+def check_memory() -> None:
+    """Refuse when the budget was passed (called between blocks)."""
+    watch = getattr(_state, "watch", None)
+    if watch is not None and (watch.over or rss_bytes() > watch.limit):
+        raise RefusedFile("size", f"limit max_memory_mb: the conversion needed more than {watch.limit_mb} MB")
