@@ -6,6 +6,7 @@
     harvest sources pools                per-host Airflow pools, as `airflow pools import` reads them
     harvest run SOURCE_ID [--dry-run]    run every stage without Airflow
     harvest withdraw SOURCE_ID --reason  withdraw a dataset by marking it (never deleted)
+    harvest report SOURCE_ID [--json]    the source's last run reports, from the archive
     harvest convert INPUT --out DIR      convert one local file, print the JSON report
 
 Errors are one line on stderr with exit code 1 (HARVEST_DEBUG=1 shows tracebacks).
@@ -136,6 +137,27 @@ def cmd_withdraw(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from . import archive
+    from .config import ID_RE
+    from .report import RunReport, summary_lines
+
+    if not ID_RE.match(args.source_id):
+        raise HarvestError(f"{args.source_id!r} is not a source id")
+    store = archive.backend(_settings())
+    reports = archive.load_reports(store, args.source_id, last=args.last)
+    if not reports:
+        raise HarvestError(f"no run reports for {args.source_id} in the archive {store.location}")
+    if args.json:
+        _print_json(reports)
+        return 0
+    for i, data in enumerate(reports):
+        if i:
+            print()
+        print("\n".join(summary_lines(RunReport.load(data))))
+    return 0
+
+
 def cmd_convert(args) -> int:
     from .convert import convert_file
 
@@ -185,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "default: the source's own")
     p.add_argument("--sources-dir")
     p.set_defaults(func=cmd_withdraw)
+
+    p = sub.add_parser("report", help="print a source's last run reports (from the archive)")
+    p.add_argument("source_id")
+    p.add_argument("--json", action="store_true", help="the stored JSON reports, newest first")
+    p.add_argument("--last", type=int, default=5, metavar="N", help="how many runs (default 5)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("convert", help="convert one local file to CSV + Parquet")
     p.add_argument("input")
