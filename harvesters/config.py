@@ -63,6 +63,44 @@ class ApprovalSettings(BaseModel):
         return strings_as("id", value)
 
 
+class EmailNotify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[str] = Field(min_length=1, description="Who gets the mail (the agency's data team)")
+    connection: str = Field("smtp_default", description="Airflow SMTP connection id (server, login, from address)")
+    from_email: str | None = Field(None, description="Sender; default: the connection's from_email")
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a)]
+        if bad:
+            raise ValueError(f"not an e-mail address: {', '.join(bad)}")
+        return value
+
+
+class WebhookNotify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connection: str = Field(description="Airflow HTTP connection id: host = the webhook's base URL; any token "
+                                        "lives in the connection, never here")
+    endpoint: str = Field("", description="Path under the connection's URL")
+
+
+class NotifySettings(BaseModel):
+    """Who hears about a failed run (usually set once in _agency.yaml). Uses Airflow's notifiers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailNotify | None = None
+    webhook: WebhookNotify | None = None
+
+
 class OutputSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -93,6 +131,7 @@ class SourceConfig(BaseModel):
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     validation: ValidationSettings | None = None
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     metadata: DatasetMetadata  # type: ignore[valid-type]
 
     @field_validator("id", "agency", "dataset")
