@@ -25,6 +25,8 @@ from airflow.sdk import Param, dag, task, task_group
 from harvesters.config import LoadedSource
 from harvesters.errors import ConfigError
 from harvesters.kinds import pool_name
+from harvest_notify import HarvestFailureNotifier
+from harvest_runlog import final_tasks
 
 START = datetime(2026, 1, 1)
 
@@ -68,16 +70,23 @@ def _airflow_errors(fn):
     def wrapper(*args, **kwargs):
         from harvesters.errors import FinalError, SkipItem
 
+        from harvest_runlog import record_error
+
         try:
             return fn(*args, **kwargs)
         except FinalError as exc:
             from airflow.sdk.exceptions import AirflowFailException
 
+            record_error(exc)
             raise AirflowFailException(str(exc)) from None
         except SkipItem as exc:
             from airflow.sdk.exceptions import AirflowSkipException
 
+            record_error(exc)  # e.g. a rejection: the report says who and why
             raise AirflowSkipException(str(exc)) from None
+        except Exception as exc:
+            record_error(exc)  # retryable or unexpected: the report names it if the last try fails too
+            raise
 
     return wrapper
 
@@ -307,7 +316,10 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
         files = gather()
         validated = per_file.expand(remote=files)
         # prepare pulls the file results itself (see there), so the dependency is set explicitly.
-        validated >> dataset.expand(group=datasets(files))
+        published = dataset.expand(group=datasets(files))
+        validated >> published
+        # Last: asset events for the datasets that changed, then the run report (fails the run if anything did).
+        published >> final_tasks(cfg, HarvestFailureNotifier.for_config(cfg))[0]
 
     return harvest()
 

@@ -241,6 +241,10 @@ def raw_key(source: str, run: str, name: str) -> str:
     return f"{source}/{run}/raw/{name}"
 
 
+def quarantine_key(source: str, run: str, name: str) -> str:
+    return f"{QUARANTINE}/{source}/{run}/{name}"
+
+
 def archive_raw(store: Backend, source: str, run: str, path: Path, *, sha256: str, run_id: str,
                 fetched_at: str, file_key: str) -> str:
     """Archive one fetched raw file under ``<source>/<run>/raw/<name>``; returns its key."""
@@ -270,7 +274,7 @@ def quarantine(store: Backend, source: str, run: str, path: Path, *, sha256: str
     may quote the file's content. Returns the quarantine key.
     """
     name = Path(path).name
-    key = f"{QUARANTINE}/{source}/{run}/{name}"
+    key = quarantine_key(source, run, name)
     store.put_file(key, Path(path), {"sha256": sha256, "run-id": _ascii(run_id), "reason": _ascii(reason),
                                      "quarantined-at": _now().isoformat(timespec="seconds")}, private=True)
     store.delete([raw_key(source, run, name)])  # on a local archive in the staging folder: the staged file itself
@@ -343,3 +347,70 @@ def _ascii(value: str) -> str:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# --------------------------------------------------------------------------- the stages' calls
+
+def keep_fetched(fetched, staging, settings: Settings | None = None) -> str:
+    """Archive a fetched file (``results.FetchedFile``) of a run (``staging.RunStaging``); returns its key.
+
+    An archive that cannot take it fails the fetch, naming the source and file: nothing is
+    published whose source bytes are not kept.
+    """
+    from .errors import HarvestError
+
+    try:
+        return archive_raw(backend(settings), staging.source, staging.run, Path(fetched.path), sha256=fetched.sha256,
+                           run_id=staging.run, fetched_at=fetched.fetched_at, file_key=fetched.remote.key)
+    except HarvestError as exc:
+        raise exc.with_context(source=staging.source, file=fetched.remote.key)
+    except OSError as exc:
+        raise RetryableError(f"archive unavailable: {exc.strerror or exc}", source=staging.source,
+                             file=fetched.remote.key) from None
+
+
+def keep_outputs(converted, staging, settings: Settings | None = None) -> list[str]:
+    """Archive one converted file's outputs (``results.ConvertedFile``): CSV, Parquet, conversion report."""
+    from .errors import HarvestError
+
+    folder = Path(converted.report).parent
+    try:
+        return archive_outputs(backend(settings), staging.source, staging.run, folder, run_id=staging.run)
+    except HarvestError as exc:
+        raise exc.with_context(source=staging.source, file=converted.fetched.remote.key)
+    except OSError as exc:
+        raise RetryableError(f"archive unavailable: {exc.strerror or exc}", source=staging.source,
+                             file=converted.fetched.remote.key) from None
+
+
+def quarantine_refused(fetched, staging, reason: str, settings: Settings | None = None) -> str | None:
+    """Move a refused file's raw bytes to quarantine; returns the quarantine key (None if already gone).
+
+    Best effort by design: the refusal is the error people must see, so a quarantine that
+    fails is logged and the staged copy is removed all the same.
+    """
+    import logging
+
+    path = Path(fetched.path)
+    if not path.exists():
+        return None
+    try:
+        return quarantine(backend(settings), staging.source, staging.run, path, sha256=fetched.sha256,
+                          run_id=staging.run, reason=reason)
+    except Exception as exc:  # noqa: BLE001 - see above
+        logging.getLogger(__name__).error("%s: %s: quarantine failed (%s); removing the staged copy",
+                                          staging.source, fetched.remote.key, type(exc).__name__)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def keep_report(report: dict, settings: Settings | None = None) -> str:
+    """Store a run report (``report.RunReport.dump()``) and apply the source's retention."""
+    settings = settings or Settings.from_env()
+    from .staging import run_key
+
+    store = backend(settings)
+    key = store_report(store, report["source"], run_key(report["run_id"]), report)
+    prune(store, report["source"], keep_days=settings.archive_keep_days, keep_runs=settings.archive_keep_runs,
+          quarantine_days=settings.quarantine_keep_days)
+    return key

@@ -41,14 +41,15 @@ class FileError(_Model):
     message: str  # the one-line error
     reason: str | None = None  # the refusal's reason word (pii, size...) when the converter refused it
     retryable: bool = False
+    skipped: bool = False  # not a failure: the item was skipped on purpose (nothing new, a rejection...)
 
     @classmethod
     def of(cls, exc: BaseException, *, file: str | None, stage: str) -> "FileError":
-        from .errors import RetryableError
+        from .errors import RetryableError, SkipItem
 
         message = str(exc) if isinstance(exc, HarvestError) else f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         return cls(file=file, stage=stage, message=message[:500], reason=getattr(exc, "reason", None),
-                   retryable=isinstance(exc, RetryableError))
+                   retryable=isinstance(exc, RetryableError), skipped=isinstance(exc, SkipItem))
 
 
 class FileReport(_Model):
@@ -72,7 +73,8 @@ class DatasetReport(_Model):
     status: DatasetStatus
     files: list[str] = []
     bytes_uploaded: int = 0
-    error: str | None = None
+    error: str | None = None  # why it was held back: fails the run
+    note: str | None = None  # e.g. who rejected it and why: a decision, not a failure
 
 
 class RunReport(_Model):
@@ -230,7 +232,7 @@ def build(source: str, run_id: str, *, started_at: str | None = None, finished_a
         datasets.append(DatasetReport(
             name=name, url=(result.url if result else plan.url if plan else None), status=status, files=keys,
             bytes_uploaded=uploaded_bytes(sent) if result is not None else 0,
-            error=dataset_errors.get(name) or rejected.get(name)))
+            error=dataset_errors.get(name), note=rejected.get(name)))
 
     seconds = None
     if started_at and finished_at:
@@ -275,7 +277,7 @@ def summary_lines(r: RunReport) -> list[str]:
             lines.append(f"  {f.key:<{width}}  {f.status:<9}  {rows:>8}  {human_bytes(f.bytes_downloaded):>9}  "
                          f"{f.error or ''}".rstrip())
     for d in r.datasets:
-        lines.append(f"  dataset {d.name}: {d.status}" + (f" ({d.error})" if d.error else "")
+        lines.append(f"  dataset {d.name}: {d.status}" + (f" ({d.error or d.note})" if d.error or d.note else "")
                      + (f"  {d.url}" if d.url else ""))
     lines += [f"  error: {e}" for e in r.errors]
     return lines

@@ -13,13 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import SourceConfig
-from .errors import FinalError, HarvestError
+from .errors import FinalError, HarvestError, RefusedFile
 from .gdc.mapping import dataset_fields, resource_plans
 from .kinds.base import HarvestContext
 from .results import ConvertedFile, ConvertedTable, Column, FetchedFile, RemoteFile, ValidationSummary
 from .settings import Settings
 from .staging import RunStaging, sha256_file
-from . import net
+from . import archive, net
 from . import validate as validation
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, ctx: Harve
         content_type = cfg.source.fetch(remote, dest, ctx)
     except HarvestError as exc:
         raise exc.with_context(source=cfg.id, file=remote.url)
-    return FetchedFile(
+    fetched = FetchedFile(
         remote=remote,
         path=str(dest),
         sha256=sha256_file(dest),
@@ -60,6 +60,8 @@ def fetch(cfg: SourceConfig, remote: RemoteFile, staging: RunStaging, ctx: Harve
         fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         content_type=content_type or mimetypes.guess_type(dest.name)[0],
     )
+    archive.keep_fetched(fetched, staging, ctx.settings)  # nothing goes on whose source bytes are not kept
+    return fetched
 
 
 def convert(cfg: SourceConfig, fetched: FetchedFile, staging: RunStaging) -> ConvertedFile:
@@ -74,6 +76,8 @@ def convert(cfg: SourceConfig, fetched: FetchedFile, staging: RunStaging) -> Con
         report = convert_file(Path(fetched.path), out_dir, name=fetched.remote.key,
                               formats=tuple(cfg.outputs.formats), csv_bom=cfg.outputs.csv_bom, options=options)
     except HarvestError as exc:
+        if isinstance(exc, RefusedFile):  # its bytes may be personal data: out of staging and the archive
+            archive.quarantine_refused(fetched, staging, exc.reason)
         # Name the file as people know it (its URL), not by its staging path.
         exc.file = None
         raise exc.with_context(source=cfg.id, file=fetched.remote.url)
@@ -91,9 +95,11 @@ def convert(cfg: SourceConfig, fetched: FetchedFile, staging: RunStaging) -> Con
         )
         for t in report.tables
     ]
-    return ConvertedFile(fetched=fetched, format=report.format, encoding=report.encoding,
-                         stars_in=report.stars_in, stars_out=report.stars_out,
-                         report=str(report_path), tables=tables)
+    converted = ConvertedFile(fetched=fetched, format=report.format, encoding=report.encoding,
+                              stars_in=report.stars_in, stars_out=report.stars_out,
+                              report=str(report_path), tables=tables)
+    archive.keep_outputs(converted, staging)
+    return converted
 
 
 def _date_range(parquet: str | None, date_columns: list[str]) -> list[str] | None:

@@ -94,6 +94,9 @@ def test_several_datasets_one_held_back_one_rejected_one_waiting():
     assert {d.name: d.status for d in report.datasets} == {
         "d1": "created", "d2": "awaiting approval", "d3": "rejected", "d4": "held back"}
     assert [f.status for f in report.files] == ["added", "pending", "pending", "failed"]
+    assert report.datasets[2].note == "rejected by pcd-approver (wrong year)" and report.datasets[2].error is None
+    assert report.state == "failed"  # d4 held back by its failed file; a rejection alone is no failure
+    assert build(SRC, "r", groups=groups[2:3], rejected={"d3": "no"}).state == "success"
 
 
 def test_run_level_error_and_retryable_flag():
