@@ -63,15 +63,17 @@ def _pull_all(ti, task_id: str, key: str = "return_value") -> list:
 
 def collect(source: str, context) -> "RunReport":  # noqa: F821
     """The run report from the run's XComs."""
+    from harvesters import archive
     from harvesters.report import FileError, build, now
-    from harvesters.results import (ConvertedFile, DatasetGroup, FetchedFile, PublishPlan, PublishResult, RemoteFile,
-                                    ValidationSummary)
+    from harvesters.staging import run_key
+    from harvesters.results import (ConvertedFile, DatasetGroup, FetchedFile, MissingFile, PublishPlan,
+                                    PublishResult, RemoteFile, ValidationSummary)
 
     ti, run = context["ti"], context["dag_run"]
     gathered = [RemoteFile(**r) for batch in _pull_all(ti, "gather") for r in batch]
     groups = [DatasetGroup(**g) for batch in _pull_all(ti, "datasets") for g in batch]
     # Every task's recorded error or skip (dataset tasks name their dataset in ``file``).
-    records = [FileError(**e) for task_id in ("gather", "datasets", *FILE_TASKS, *DATASET_TASKS)
+    records = [FileError(**e) for task_id in ("gather", "missing", "datasets", *FILE_TASKS, *DATASET_TASKS)
                for e in _pull_all(ti, task_id, ERROR_KEY)]
     errors = [e for e in records if e.stage not in DATASET_STAGES and not e.skipped]
     dataset_errors = {e.file: e.message for e in records if e.stage in DATASET_STAGES and not e.skipped}
@@ -85,20 +87,8 @@ def collect(source: str, context) -> "RunReport":  # noqa: F821
         converted=[ConvertedFile(**c) for c in _pull_all(ti, "file.convert")],
         checks=[ValidationSummary(**s) for batch in _pull_all(ti, "file.validate") for s in batch],
         plans=plans, published=published, errors=errors, dataset_errors=dataset_errors, rejected=rejected,
-        archived=_archived(source, run.run_id, fetched, errors))
-
-
-def _archived(source: str, run_id: str, fetched, errors) -> dict[str, str]:
-    """Where each fetched file's raw bytes are kept: the archive, or quarantine when the converter refused it."""
-    from pathlib import Path
-
-    from harvesters import archive
-    from harvesters.staging import run_key
-
-    run = run_key(run_id)
-    refused = {e.file for e in errors if e.stage == "convert" and e.reason}
-    return {f.remote.key: (archive.quarantine_key if f.remote.key in refused else archive.raw_key)(
-        source, run, Path(f.path).name) for f in fetched}
+        missing=[MissingFile(**m) for batch in _pull_all(ti, "missing") for m in batch],
+        archived=archive.locations(source, run_key(run.run_id), fetched, errors))
 
 
 def set_note(dag_id: str, run_id: str, note: str) -> str:
@@ -149,8 +139,8 @@ def final_tasks(cfg, notifier=None):
                 continue
             context["outlet_events"][alias].add(
                 Asset(uri=result.url, name=result.dataset, group="gdc-dataset"),
-                extra={"source": source, "created": result.created, "rows": result.rows,
-                       "resources": [r.id for r in result.resources]})
+                extra={"source": source, "change": result.status, "rows": result.rows,
+                       "uploaded": result.uploaded, "resources": [r.id for r in result.resources]})
             changed.append(result.dataset)
         log.info("%s: asset events for %s", source, ", ".join(changed) or "no dataset (nothing changed)")
         return changed
@@ -183,5 +173,5 @@ def final_tasks(cfg, notifier=None):
 
 
 def _changed(result) -> bool:
-    """Whether a publish changed the dataset (a new dataset, new data, new metadata)."""
-    return True
+    """Whether a publish changed the dataset: created, files replaced, or metadata pushed (not "unchanged")."""
+    return result.status != "unchanged"

@@ -245,6 +245,14 @@ def quarantine_key(source: str, run: str, name: str) -> str:
     return f"{QUARANTINE}/{source}/{run}/{name}"
 
 
+def locations(source: str, run: str, fetched, errors) -> dict[str, str]:
+    """Where each file fetched in a run keeps its raw bytes, by file key: the archive, or quarantine when
+    the converter refused it (``results.FetchedFile``s, ``report.FileError``s)."""
+    refused = {e.file for e in errors if e.stage == "convert" and e.reason}
+    return {f.remote.key: (quarantine_key if f.remote.key in refused else raw_key)(source, run, Path(f.path).name)
+            for f in fetched if f.path and f.to_convert}
+
+
 def archive_raw(store: Backend, source: str, run: str, path: Path, *, sha256: str, run_id: str,
                 fetched_at: str, file_key: str) -> str:
     """Archive one fetched raw file under ``<source>/<run>/raw/<name>``; returns its key."""

@@ -4,7 +4,7 @@
     harvest sources schema [--out FILE]  JSON Schema of a source config, for editors
     harvest sources list                 the sources found, one per line
     harvest sources pools                per-host Airflow pools, as `airflow pools import` reads them
-    harvest run SOURCE_ID [--dry-run]    run every stage without Airflow
+    harvest run SOURCE_ID [--dry-run] [--force]   run every stage without Airflow
     harvest withdraw SOURCE_ID --reason  withdraw a dataset by marking it (never deleted)
     harvest report SOURCE_ID [--json]    the source's last run reports, from the archive
     harvest convert INPUT --out DIR      convert one local file, print the JSON report
@@ -113,8 +113,18 @@ def cmd_run(args) -> int:
 
     settings = _settings()
     loaded = find_source(Path(args.sources_dir) if args.sources_dir else settings.sources_dir, args.source_id)
-    report = run_source(loaded, dry_run=args.dry_run, settings=settings, approved_by=args.approved_by)
+    report = run_source(loaded, dry_run=args.dry_run, settings=settings, approved_by=args.approved_by,
+                        force=args.force)
+    for f in report.fetched:
+        print(f"{f['remote']['key']}: {f['status']}: {f['change']}", file=sys.stderr)
+    for m in report.missing:
+        print(f"{m['key']}: {m['status']} (not offered since {m['missing_since']}, {m['missing_runs']} run(s))",
+              file=sys.stderr)
     _print_json(asdict(report))
+    if report.summary:  # also stored in the archive: `harvest report SOURCE_ID`
+        from .report import RunReport, summary_lines
+
+        print("\n".join(summary_lines(RunReport.load(report.summary))), file=sys.stderr)
     for entry in report.datasets:
         if entry.awaiting_approval:
             print(f"{entry.name}: staged privately at {entry.prepared['url']}, awaiting approval: "
@@ -195,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one source's stages without Airflow")
     p.add_argument("source_id")
     p.add_argument("--dry-run", action="store_true", help="stop before publishing; print what would be pushed")
+    p.add_argument("--force", action="store_true",
+                   help="re-harvest every file: download, convert and publish even when unchanged")
     p.add_argument("--approved-by", metavar="NAME",
                    help="record that NAME (the agency's approver) approved opening this dataset")
     p.add_argument("--sources-dir")

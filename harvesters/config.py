@@ -101,6 +101,19 @@ class NotifySettings(BaseModel):
     webhook: WebhookNotify | None = None
 
 
+class WithdrawalSettings(BaseModel):
+    """When a file or dataset the source no longer offers is marked withdrawn on the portal (never deleted).
+
+    Both must hold: missing for ``after_runs`` consecutive successful runs AND for ``after_days`` days.
+    A run that cannot read the source counts nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_runs: int = Field(3, ge=1, le=1000, description="Consecutive successful runs a file must be missing")
+    after_days: float = Field(1, ge=0, le=366, description="Days a file must be missing (0: runs alone decide)")
+
+
 class OutputSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -132,6 +145,7 @@ class SourceConfig(BaseModel):
     validation: ValidationSettings | None = None
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    withdrawal: WithdrawalSettings = Field(default_factory=WithdrawalSettings)
     metadata: DatasetMetadata  # type: ignore[valid-type]
 
     @field_validator("id", "agency", "dataset")

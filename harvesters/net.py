@@ -84,10 +84,15 @@ def download(url: str, dest: Path, *, http: requests.Session, timeout: float, at
     """Stream ``url`` into ``dest`` (written under a temporary name, then renamed).
 
     ``robots=True`` first checks the host's robots.txt (see ``check_robots``).
+    A conditional request (``If-None-Match`` / ``If-Modified-Since`` in ``headers``)
+    answered 304 Not Modified writes nothing: the caller reads ``response.status_code``.
     """
     if robots:
         check_robots(url, http=http, timeout=timeout)
     response = _get(url, http=http, timeout=timeout, attempts=attempts, stream=True, headers=headers or {})
+    if response.status_code == 304:
+        response.close()
+        return response
     tmp = dest.with_name(dest.name + ".part")
     with tmp.open("wb") as out:
         for chunk in response.iter_content(1 << 20):

@@ -12,7 +12,6 @@ userinfo, so a report is safe to show, mail and store.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -20,12 +19,17 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from .errors import HarvestError
-from .results import ConvertedFile, DatasetGroup, FetchedFile, PublishPlan, PublishResult, RemoteFile, ValidationSummary
+from .results import (ConvertedFile, DatasetGroup, FetchedFile, MissingFile, PublishPlan, PublishResult, RemoteFile,
+                      ValidationSummary)
 
-FileStatus = Literal["added", "updated", "unchanged", "withdrawn", "failed", "pending"]
-DatasetStatus = Literal["created", "updated", "unchanged", "withdrawn", "awaiting approval", "rejected",
-                        "held back", "planned"]
-COUNTED: tuple[FileStatus, ...] = ("added", "updated", "unchanged", "withdrawn", "failed", "pending")
+# added/updated: published in this run; unchanged: same as on the portal, nothing sent; withdrawn: marked
+# withdrawn on the portal in this run; missing: not offered, within the grace period (or withdrawn before);
+# pending: not published in this run (awaiting approval, rejected, held back, deferred, dry run).
+FileStatus = Literal["added", "updated", "unchanged", "withdrawn", "failed", "missing", "pending"]
+DatasetStatus = Literal["created", "updated", "metadata updated", "unchanged", "withdrawn", "awaiting approval",
+                        "rejected", "held back", "planned"]
+COUNTED: tuple[FileStatus, ...] = ("added", "updated", "unchanged", "withdrawn", "failed", "missing", "pending")
+ALWAYS_SHOWN = ("added", "updated", "unchanged", "withdrawn", "failed")
 NOTE_MAX = 1000  # Airflow's limit on a DAG run note
 
 
@@ -63,6 +67,7 @@ class FileReport(_Model):
     sha256: str | None = None
     validation: str | None = None  # passed, failed, warned, skipped
     archived: str | None = None  # the raw file's archive key (or its quarantine key when refused)
+    note: str | None = None  # why it is unchanged, missing...
     error: str | None = None
     reason: str | None = None
 
@@ -146,24 +151,12 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _size(path: str | None) -> int:
-    try:
-        return os.path.getsize(path) if path else 0
-    except OSError:
-        return 0
-
-
-def uploaded_bytes(files: list[ConvertedFile]) -> int:
-    """What a publish of these files sends: every CSV and Parquet output."""
-    return sum(_size(t.csv) + _size(t.parquet) for c in files for t in c.tables)
-
-
 def build(source: str, run_id: str, *, started_at: str | None = None, finished_at: str | None = None,
           gathered: list[RemoteFile] = (), groups: list[DatasetGroup] = (), fetched: list[FetchedFile] = (),
           converted: list[ConvertedFile] = (), checks: list[ValidationSummary] = (),
           plans: list[PublishPlan] = (), published: list[PublishResult] = (), errors: list[FileError] = (),
           dataset_errors: dict[str, str] | None = None, rejected: dict[str, str] | None = None,
-          unchanged: set[str] = frozenset(), withdrawn: list[str] = (), archived: dict[str, str] | None = None,
+          missing: list[MissingFile] = (), archived: dict[str, str] | None = None,
           dry_run: bool = False) -> RunReport:
     """The report of one run from its stage records (any of them may be missing: a failed stage leaves none)."""
     dataset_errors, rejected, archived = dict(dataset_errors or {}), dict(rejected or {}), dict(archived or {})
@@ -172,66 +165,74 @@ def build(source: str, run_id: str, *, started_at: str | None = None, finished_a
     fetched_by = {f.remote.key: f for f in fetched}
     fetched_by.update({c.fetched.remote.key: c.fetched for c in converted})
     converted_by = {c.fetched.remote.key: c for c in converted}
+    missing_by = {m.key: m for m in missing}
     remotes = {r.key: r for r in gathered}
     remotes.update({f.remote.key: f.remote for f in fetched_by.values() if f.remote.key not in remotes})
     dataset_of = {key: g.name for g in groups for key in g.files}
+    dataset_of.update({m.key: m.dataset for m in missing})
     published_by = {p.dataset: p for p in published}
     plans_by = {p.dataset: p for p in plans}
-    table_outcome: dict[str, str] = {}
-    for s in checks:
-        table_outcome[s.table] = s.outcome
+    table_outcome = {s.table: s.outcome for s in checks}
 
     def file_status(key: str, dataset: str | None) -> FileStatus:
         if key in file_errors:
             return "failed"
-        if key in withdrawn:
-            return "withdrawn"
-        if key in unchanged:
-            return "unchanged"
+        if key in missing_by:
+            return "withdrawn" if missing_by[key].status == "withdrawn" else "missing"
+        got = fetched_by.get(key)
+        if got is not None and not got.to_convert:
+            return "unchanged" if got.status == "unchanged" else "pending"  # deferred: a later run takes it
         result = published_by.get(dataset or "")
-        if result is not None:
-            return "added" if result.created else "updated"
-        return "pending"
+        if result is None:
+            return "pending"
+        if key in result.unchanged:
+            return "unchanged"
+        return "added" if result.created or (got is not None and got.status == "new") else "updated"
 
     files = []
-    for key in list(dict.fromkeys([*remotes, *withdrawn, *file_errors])):
+    for key in list(dict.fromkeys([*remotes, *missing_by, *file_errors])):
         remote, got, conv = remotes.get(key), fetched_by.get(key), converted_by.get(key)
         dataset = dataset_of.get(key) or (remote.dataset.name if remote and remote.dataset else None)
         if dataset is None and len(groups) == 1:
             dataset = groups[0].name
         outcomes = [table_outcome[t.key] for t in conv.tables if t.key in table_outcome] if conv else []
-        err = file_errors.get(key)
+        err, gone = file_errors.get(key), missing_by.get(key)
+        note = (f"not offered since {gone.missing_since} ({gone.missing_runs} run(s))" if gone
+                else got.change if got is not None and got.change else None)
         files.append(FileReport(
-            key=key, title=remote.title if remote else "", url=public_url(remote.url) if remote else "",
+            key=key, title=remote.title if remote else gone.title if gone else "",
+            url=public_url(remote.url if remote else gone.url if gone else ""),
             dataset=dataset, status=file_status(key, dataset),
             rows=sum(t.rows for t in conv.tables) if conv else None,
-            bytes_downloaded=got.size if got else 0, sha256=got.sha256 if got else None,
+            bytes_downloaded=got.size if got else 0, sha256=(got.sha256 or None) if got else None,
             validation=next((o for o in ("failed", "warned", "passed", "skipped") if o in outcomes), None),
-            archived=archived.get(key), error=err.message if err else None, reason=err.reason if err else None))
+            archived=archived.get(key), note=note, error=err.message if err else None,
+            reason=err.reason if err else None))
 
     datasets = []
-    names = list(dict.fromkeys([*(g.name for g in groups), *plans_by, *published_by, *dataset_errors, *rejected]))
+    names = list(dict.fromkeys([*(g.name for g in groups), *plans_by, *published_by, *dataset_errors, *rejected,
+                                *(m.dataset for m in missing)]))
     for name in names:
-        keys = [f.key for f in files if f.dataset == name]
+        mine = [f for f in files if f.dataset == name]
         result, plan = published_by.get(name), plans_by.get(name)
         if name in dataset_errors:
             status: DatasetStatus = "held back"
         elif result is not None:
-            status = "created" if result.created else "updated"
+            status = {"create": "created", "update": "updated", "metadata": "metadata updated",
+                      "unchanged": "unchanged"}[result.status]
         elif name in rejected:
             status = "rejected"
         elif plan is not None and plan.needs_approval and not dry_run:
             status = "awaiting approval"
-        elif keys and all(f.status == "unchanged" for f in files if f.dataset == name):
-            status = "unchanged"
-        elif keys and all(f.status == "withdrawn" for f in files if f.dataset == name):
+        elif any(m.dataset == name and m.dataset_withdrawn for m in missing):
             status = "withdrawn"
+        elif mine and all(f.status in ("unchanged", "missing", "withdrawn") for f in mine):
+            status = "unchanged"
         else:
             status = "planned" if dry_run else "held back"
-        sent = [converted_by[k] for k in keys if k in converted_by and k not in unchanged]
         datasets.append(DatasetReport(
-            name=name, url=(result.url if result else plan.url if plan else None), status=status, files=keys,
-            bytes_uploaded=uploaded_bytes(sent) if result is not None else 0,
+            name=name, url=(result.url if result else plan.url if plan else None), status=status,
+            files=[f.key for f in mine], bytes_uploaded=result.uploaded_bytes if result else 0,
             error=dataset_errors.get(name), note=rejected.get(name)))
 
     seconds = None
@@ -243,6 +244,36 @@ def build(source: str, run_id: str, *, started_at: str | None = None, finished_a
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- `harvest run` (runner.py)
+
+def record_failure(run, exc: BaseException) -> None:
+    """The error that ended a ``runner.RunReport``'s run, unless a file's own error already says it."""
+    if not any(e["message"] == str(exc) for e in run.errors):
+        run.errors.append(FileError.of(exc, file=None, stage="run").model_dump())
+
+
+def finish(run, cfg, key: str, started: str, settings=None, *, dry_run: bool = False) -> dict:
+    """Build the run report of a ``runner.RunReport``, store it in the archive; returns it (JSON-ready)."""
+    from . import archive
+    from .datasets import group_files
+
+    gathered = [RemoteFile(**r) for r in run.gathered]
+    fetched = [FetchedFile(**f) for f in run.fetched]
+    errors = [FileError(**e) for e in run.errors]
+    built = build(
+        cfg.id, key, started_at=started, finished_at=now(), gathered=gathered, groups=group_files(cfg, gathered),
+        fetched=fetched, converted=[ConvertedFile(**c) for c in run.files],
+        checks=[ValidationSummary(**v) for v in run.validation],
+        plans=[PublishPlan(**d.prepared) for d in run.datasets if d.prepared],
+        published=[PublishResult(**d.published) for d in run.datasets if d.published],
+        errors=errors, dataset_errors={d.name: d.error for d in run.datasets if d.error},
+        missing=[MissingFile(**m) for m in run.missing], dry_run=dry_run,
+        archived=archive.locations(cfg.id, key, fetched, errors))
+    data = built.dump()
+    archive.keep_report(data, settings)
+    return data
 
 
 # --------------------------------------------------------------------------- renderings
@@ -257,7 +288,7 @@ def human_bytes(n: int) -> str:
 
 
 def _counts_line(r: RunReport) -> str:
-    return "  ".join(f"{k} {v}" for k, v in r.counts.items() if v or k != "pending")
+    return "  ".join(f"{k} {v}" for k, v in r.counts.items() if v or k in ALWAYS_SHOWN)
 
 
 def summary_lines(r: RunReport) -> list[str]:
@@ -271,11 +302,11 @@ def summary_lines(r: RunReport) -> list[str]:
     ]
     if r.files:
         width = max(len(f.key) for f in r.files)
-        lines.append(f"  {'file':<{width}}  {'status':<9}  {'rows':>8}  {'bytes':>9}  error")
+        lines.append(f"  {'file':<{width}}  {'status':<9}  {'rows':>8}  {'bytes':>9}  error or note")
         for f in r.files:
             rows = f"{f.rows:,}" if f.rows is not None else "-"
             lines.append(f"  {f.key:<{width}}  {f.status:<9}  {rows:>8}  {human_bytes(f.bytes_downloaded):>9}  "
-                         f"{f.error or ''}".rstrip())
+                         f"{f.error or f.note or ''}".rstrip())
     for d in r.datasets:
         lines.append(f"  dataset {d.name}: {d.status}" + (f" ({d.error or d.note})" if d.error or d.note else "")
                      + (f"  {d.url}" if d.url else ""))
@@ -285,7 +316,7 @@ def summary_lines(r: RunReport) -> list[str]:
 
 def markdown(r: RunReport, limit: int = NOTE_MAX) -> str:
     """A short Markdown rendering for the DAG run's note (at most ``limit`` characters)."""
-    counts = {k: v for k, v in r.counts.items() if v or k != "pending"}
+    counts = {k: v for k, v in r.counts.items() if v or k in ALWAYS_SHOWN}
     head = [
         f"**{r.state}** · {r.rows:,} rows · ↓ {human_bytes(r.bytes_downloaded)} · ↑ {human_bytes(r.bytes_uploaded)}"
         f" · validation {r.validation}" + (f" · {r.seconds:.0f} s" if r.seconds is not None else ""),

@@ -8,6 +8,7 @@ a table. Credentials come from an Airflow Connection, never from the config.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .. import net
 from ..errors import FinalError
 from ..results import RemoteFile
-from .base import HarvestContext, WebPageKind
+from .base import Download, HarvestContext, WebPageKind
 from .common import ascii_key, check_key, dotted, file_name
 
 
@@ -163,9 +164,19 @@ class JsonApiSource(WebPageKind):
                 params[p.offset_param] += len(batch)
         return records
 
-    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> str | None:
+    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> Download:
         records = self.walk(ctx)
         tmp = dest.with_name(dest.name + ".part")
         tmp.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
         tmp.replace(dest)
-        return "application/json"
+        return Download("application/json")
+
+    def fingerprint(self, path: Path) -> str:
+        """SHA-256 of the assembled records as canonical JSON (keys sorted, no spaces).
+
+        An API that reorders the keys of its answers has not changed its data; the raw file
+        keeps the API's own key order, since the converter takes its columns from it.
+        """
+        records = json.loads(path.read_text(encoding="utf-8"))
+        canonical = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

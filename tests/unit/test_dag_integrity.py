@@ -35,8 +35,11 @@ def test_every_source_renders_a_dag_with_policy(monkeypatch):
         assert dag.doc_md and "harvest run" in dag.doc_md
         assert dag.max_active_runs == 1
         tasks = {t.task_id: t for t in dag.tasks}
-        assert set(tasks) == {"gather", "file.fetch", "file.convert", "file.validate", "datasets",
+        assert set(tasks) == {"gather", "missing", "file.fetch", "file.convert", "file.validate", "datasets",
                               "dataset.prepare", "dataset.approve", "dataset.publish", "assets", "report"}
+        # Files the source stopped offering are counted right after a gather that succeeded (and only then).
+        assert tasks["missing"].upstream_task_ids == {"gather"} and tasks["missing"].trigger_rule == "all_success"
+        assert dag.params["force"] is False  # `force`: re-harvest everything on demand
         # Files fan out in a mapped task group (a failed file stops only its own tasks), and so do the
         # portal datasets the source feeds.
         for group_id in ("file", "dataset"):

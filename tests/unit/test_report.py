@@ -9,8 +9,8 @@ import pytest
 from harvesters import archive, cli
 from harvesters.errors import FinalError, RefusedFile, RetryableError
 from harvesters.report import FileError, RunReport, build, markdown, public_url, summary_lines
-from harvesters.results import (Column, ConvertedFile, ConvertedTable, DatasetGroup, FetchedFile, PublishPlan,
-                                PublishResult, RemoteFile, ValidationSummary)
+from harvesters.results import (Column, ConvertedFile, ConvertedTable, DatasetGroup, FetchedFile, MissingFile,
+                                PublishPlan, PublishResult, RemoteFile, ValidationSummary)
 
 SRC = "pcd-pm25"
 
@@ -20,18 +20,13 @@ def remote(key: str, url: str | None = None) -> RemoteFile:
                       suffix=".csv")
 
 
-def fetched(key: str, size: int = 1000, url: str | None = None) -> FetchedFile:
+def fetched(key: str, size: int = 1000, url: str | None = None, status: str = "changed") -> FetchedFile:
     return FetchedFile(remote=remote(key, url), path=f"/staging/{key}.csv", sha256="ab" * 32, size=size,
-                       fetched_at="2026-12-01T10:00:00+00:00")
+                       fetched_at="2026-12-01T10:00:00+00:00", status=status)
 
 
-def converted(key: str, rows: int, tmp_path=None) -> ConvertedFile:
-    csv = parquet = None
-    if tmp_path is not None:
-        csv, parquet = tmp_path / f"{key}.csv", tmp_path / f"{key}.parquet"
-        csv.write_bytes(b"x" * 300)
-        parquet.write_bytes(b"y" * 200)
-    table = ConvertedTable(key=key, title=key, csv=str(csv) if csv else None, parquet=str(parquet) if parquet else None,
+def converted(key: str, rows: int) -> ConvertedFile:
+    table = ConvertedTable(key=key, title=key, csv=f"/c/{key}.csv", parquet=f"/c/{key}.parquet",
                            rows=rows, columns=[Column(name="a", type="integer")], table_schema={})
     return ConvertedFile(fetched=fetched(key), format="csv", encoding="cp874", stars_in=3, stars_out=3,
                          report="/r.json", tables=[table])
@@ -41,11 +36,14 @@ def check(key: str, outcome: str) -> ValidationSummary:
     return ValidationSummary(table=key, suite="s", success=outcome != "failed", outcome=outcome)
 
 
-def published(name: str, created: bool) -> PublishResult:
-    return PublishResult(dataset=name, url=f"http://portal/dataset/{name}", created=created, resources=[], rows=1)
+def published(name: str, created: bool, uploaded_bytes: int = 0, unchanged: list[str] = (),
+              status: str | None = None) -> PublishResult:
+    return PublishResult(dataset=name, url=f"http://portal/dataset/{name}", created=created, resources=[], rows=1,
+                         status=status or ("create" if created else "update"), uploaded_bytes=uploaded_bytes,
+                         unchanged=list(unchanged))
 
 
-def test_counts_rows_bytes_and_the_failed_file(tmp_path):
+def test_counts_rows_bytes_and_the_failed_file():
     refusal = RefusedFile("pii", "column 'เลขประจำตัว': 12 Thai national ID numbers", source=SRC,
                           file="https://agency.example.go.th/people.csv")
     report = build(
@@ -53,13 +51,14 @@ def test_counts_rows_bytes_and_the_failed_file(tmp_path):
         gathered=[remote("a"), remote("b"), remote("people")],
         groups=[DatasetGroup(name=SRC, files=["a", "b", "people"])],
         fetched=[fetched("a"), fetched("b"), fetched("people", 70)],
-        converted=[converted("a", 480, tmp_path), converted("b", 20, tmp_path)],
+        converted=[converted("a", 480), converted("b", 20)],
         checks=[check("a", "passed"), check("b", "warned")],
-        published=[published(SRC, created=False)],
+        published=[published(SRC, created=False, uploaded_bytes=1000)],
         errors=[FileError.of(refusal, file="people", stage="convert")],
         archived={"a": f"{SRC}/r/raw/a.csv", "people": f"_quarantine/{SRC}/r/people.csv"})
     assert report.state == "failed"
-    assert report.counts == {"added": 0, "updated": 2, "unchanged": 0, "withdrawn": 0, "failed": 1, "pending": 0}
+    assert report.counts == {"added": 0, "updated": 2, "unchanged": 0, "withdrawn": 0, "failed": 1, "missing": 0,
+                             "pending": 0}
     assert (report.rows, report.bytes_downloaded, report.bytes_uploaded) == (500, 2070, 1000)
     assert report.validation == "warned" and report.seconds == 12.0
     bad = next(f for f in report.files if f.key == "people")
@@ -71,14 +70,29 @@ def test_counts_rows_bytes_and_the_failed_file(tmp_path):
     assert RunReport.load(data) == report
 
 
-def test_new_dataset_files_are_added_and_unchanged_files_upload_nothing(tmp_path):
+def test_unchanged_files_upload_nothing_and_withdrawals_count():
+    unchanged_b = FetchedFile(remote=remote("b"), path=None, sha256="cd" * 32, size=0, fetched_at="t",
+                              status="unchanged", change="HTTP 304 Not Modified (conditional request)")
     report = build(SRC, "r", groups=[DatasetGroup(name=SRC, files=["a", "b"])], gathered=[remote("a"), remote("b")],
-                   converted=[converted("a", 1, tmp_path), converted("b", 1, tmp_path)],
-                   published=[published(SRC, created=True)], unchanged={"b"})
-    assert [f.status for f in report.files] == ["added", "unchanged"]
-    assert report.bytes_uploaded == 500 and report.state == "success"
-    all_same = build(SRC, "r", groups=[DatasetGroup(name=SRC, files=["a"])], gathered=[remote("a")], unchanged={"a"})
+                   fetched=[fetched("a"), unchanged_b], converted=[converted("a", 1)],
+                   published=[published(SRC, created=False, uploaded_bytes=500, unchanged=["b"])],
+                   missing=[MissingFile(key="c", dataset=SRC, missing_since="2026-11-01T00:00:00+00:00",
+                                        missing_runs=3, status="withdrawn"),
+                            MissingFile(key="d", dataset=SRC, missing_since="2026-11-30T00:00:00+00:00",
+                                        missing_runs=1)])
+    assert [(f.key, f.status) for f in report.files] == [("a", "updated"), ("b", "unchanged"), ("c", "withdrawn"),
+                                                         ("d", "missing")]
+    assert report.files[1].note == "HTTP 304 Not Modified (conditional request)"
+    assert (report.bytes_downloaded, report.bytes_uploaded, report.state) == (1000, 500, "success")
+    assert report.counts["withdrawn"] == 1 and report.counts["missing"] == 1
+    assert "missing 1" in summary_lines(report)[1] and "pending" not in summary_lines(report)[1]
+
+    all_same = build(SRC, "r", groups=[DatasetGroup(name=SRC, files=["b"])], gathered=[remote("b")],
+                     fetched=[unchanged_b], published=[published(SRC, False, status="unchanged", unchanged=["b"])])
     assert all_same.datasets[0].status == "unchanged" and all_same.bytes_uploaded == 0
+    new = build(SRC, "r", groups=[DatasetGroup(name=SRC, files=["a"])], gathered=[remote("a")],
+                fetched=[fetched("a", status="new")], published=[published(SRC, created=True, uploaded_bytes=9)])
+    assert new.files[0].status == "added" and new.datasets[0].status == "created"
 
 
 def test_several_datasets_one_held_back_one_rejected_one_waiting():
