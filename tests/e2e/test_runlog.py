@@ -183,3 +183,26 @@ def test_failed_file_report_note_assets_quarantine_and_mail(bag, airflow_portal,
     assert "Source: runlog" in body and "people (pii)" in body
     for secret in (sink.password, services["ckan"]["token"], *ids):
         assert secret not in mail.as_string()
+
+
+def test_rerun_with_nothing_changed_emits_no_asset_event(bag, airflow_portal, monkeypatch):
+    """The published dataset is unchanged at the source: no upload, no asset event; the report says unchanged."""
+    dags, _ = bag
+    with smtp_sink() as sink:
+        monkeypatch.setenv("AIRFLOW_CONN_PCD_SMTP", sink.connection_json())
+        run, _ = run_dag(dags, "runlog")
+    assert run.state == "failed", task_states(run)  # the refused file still fails (and is mailed) every run
+    assert len(sink.messages) == 1
+    assert xcom(run, "assets") == []
+
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        assert session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).count() == 0
+    staging = Path(os.environ["HARVEST_STAGING_DIR"])
+    from harvesters.staging import run_key
+
+    report = json.loads((staging / "runlog" / run_key(run.run_id) / "report.json").read_text(encoding="utf-8"))
+    assert report["counts"]["unchanged"] == 1 and report["bytes_uploaded"] == 0
+    assert {d["name"]: d["status"] for d in report["datasets"]}["runlog-north"] == "unchanged"
