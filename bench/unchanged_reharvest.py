@@ -6,12 +6,13 @@ Starts the local services (as the tests do, in a temporary state folder, stopped
 by PID at the end), serves N generated CSV files over HTTP on 127.0.0.1, and runs
 the source with `harvest run`'s code twice (the first approved). Prints, per run:
 requests to the agency server, bytes downloaded, portal API calls, bytes uploaded,
-portal activities recorded, and wall seconds.
+portal activities recorded, wall seconds, and the bytes of the records the DAG passes through XCom.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -95,9 +96,12 @@ def main() -> int:
                 seconds = time.perf_counter() - start
                 after = len(ckan.action.package_activity_list(id=source_id, limit=1000))
                 published = report.datasets[0].published or {}
+                # What the DAG would carry through XCom: gather's list, each fetch's record, the plan, the result.
+                xcom = sum(len(json.dumps(x, ensure_ascii=False).encode()) for x in
+                           [report.gathered, *report.fetched, report.datasets[0].prepared, published])
                 rows.append((label, len(log), sum(e["bytes"] for e in log), calls["n"],
                              published.get("uploaded_bytes", 0), after - before, seconds,
-                             sum(f["status"] == "unchanged" for f in report.fetched)))
+                             sum(f["status"] == "unchanged" for f in report.fetched), xcom))
     finally:
         portal_module.Portal.call = real_call
         devstack.stop(state)
@@ -105,10 +109,12 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"{args.files}-file http source, {args.rows} rows per file, loopback server, local CKAN")
-    head = ("run", "requests", "bytes down", "portal calls", "bytes up", "activities", "seconds", "unchanged files")
+    head = ("run", "requests", "bytes down", "portal calls", "bytes up", "activities", "seconds", "unchanged files",
+            "XCom bytes")
     print(" | ".join(head))
     for r in rows:
-        print(" | ".join([r[0], str(r[1]), f"{r[2]:,}", str(r[3]), f"{r[4]:,}", str(r[5]), f"{r[6]:.1f}", str(r[7])]))
+        print(" | ".join([r[0], str(r[1]), f"{r[2]:,}", str(r[3]), f"{r[4]:,}", str(r[5]), f"{r[6]:.1f}", str(r[7]),
+                          f"{r[8]:,}"]))
     return 0
 
 

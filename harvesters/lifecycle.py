@@ -185,6 +185,10 @@ def withdraw(cfg, due: list[MissingFile], portal, now: str | None = None) -> lis
         if dataset is None or dataset.get("state") == "deleted":
             log.info("%s: %s is not on the portal: nothing to withdraw", cfg.id, name)
             continue
+        owner = (dataset.get("organization") or {}).get("name")
+        if owner and owner != cfg.agency:  # never mark another agency's dataset (a name clash)
+            log.warning("%s: %s belongs to organization %s, not %s: not withdrawn", cfg.id, name, owner, cfg.agency)
+            continue
         keys = {m.key: m for m in items}
         harvested = [r for r in dataset.get("resources", []) if r.get("harvest_key")]
         whole = bool(harvested) and all(file_key_of(r) in keys or marker(r) for r in harvested)
