@@ -7,6 +7,14 @@ asks for it waits for the agency's approver (Airflow's human-in-the-loop
 ApprovalOperator); other updates publish directly and the approval skips.
 A file that fails, or a dataset that is rejected, holds back its own dataset only.
 
+Change detection: fetch decides per file (new, changed, unchanged, deferred) and
+labels its task instance with it (``pm25-hourly · unchanged``); an unchanged
+file's convert and validate skip with the reason in their log (no work, the run
+stays green), and a dataset with nothing changed publishes nothing (its publish
+task succeeds with ``status: unchanged``, no portal activity). The DAG param
+``force`` re-harvests everything. The ``missing`` task counts files the source
+stopped offering and withdraws them after the grace period (``lifecycle``).
+
 The DAG file (``harvest_sources.py``) decides which configs to render; this
 module renders them. It is not a DAG file itself (``.airflowignore`` keeps the
 DAG processor from parsing it); Airflow puts the DAG folder on ``sys.path``, so
@@ -25,6 +33,8 @@ from airflow.sdk import Param, dag, task, task_group
 from harvesters.config import LoadedSource
 from harvesters.errors import ConfigError
 from harvesters.kinds import pool_name
+from harvest_notify import HarvestFailureNotifier
+from harvest_runlog import final_tasks
 
 START = datetime(2026, 1, 1)
 
@@ -61,16 +71,23 @@ def _airflow_errors(fn):
     def wrapper(*args, **kwargs):
         from harvesters.errors import FinalError, SkipItem
 
+        from harvest_runlog import record_error
+
         try:
             return fn(*args, **kwargs)
         except FinalError as exc:
             from airflow.sdk.exceptions import AirflowFailException
 
+            record_error(exc)
             raise AirflowFailException(str(exc)) from None
         except SkipItem as exc:
             from airflow.sdk.exceptions import AirflowSkipException
 
+            record_error(exc)  # e.g. a rejection: the report says who and why
             raise AirflowSkipException(str(exc)) from None
+        except Exception as exc:
+            record_error(exc)  # retryable or unexpected: the report names it if the last try fails too
+            raise
 
     return wrapper
 
@@ -103,8 +120,9 @@ class ApprovalIfNeeded(ApprovalOperator):
 
         context["file_key"] = self.plan["dataset"]
         if not self.plan["needs_approval"]:
-            raise AirflowSkipException(f"{self.plan['dataset']}: no approval needed (an update of an approved "
-                                       "dataset with the same table schema)")
+            why = "nothing changed" if self.plan.get("action") == "unchanged" else \
+                "an update of an approved dataset with the same table schema"
+            raise AirflowSkipException(f"{self.plan['dataset']}: no approval needed ({why})")
         self.subject = f"Open {self.plan['dataset']} on the portal?"[:250]
         self.body = self.plan["summary_md"]
         return super().execute(context)
@@ -150,6 +168,8 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
         max_active_runs=1,
         tags=["harvest", f"agency:{cfg.agency}", f"kind:{cfg.source.kind}"],
         doc_md=_doc(loaded),
+        params={"force": Param(False, type="boolean", title="Force a full re-harvest",
+                               description="Download, convert and publish every file even when unchanged")},
         default_args={
             "owner": cfg.owner,
             "retries": cfg.retries,
@@ -159,23 +179,45 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
         },
     )
     def harvest():
+        def portal():
+            from harvesters.portal import Portal, portal_settings
+
+            return Portal(portal_settings(_connection))
+
         @task(pool=pool)
         @_airflow_errors
         def gather() -> list[dict]:
+            """What the source offers, each file with what the portal holds of it (for change detection)."""
             from harvesters import stages
 
             cfg_now = source_config()
-            return [f.dump() for f in stages.gather(cfg_now, context_for(cfg_now))]
+            return [f.dump() for f in stages.gather(cfg_now, context_for(cfg_now), portal())]
+
+        @task
+        @_airflow_errors
+        def missing(files: list[dict], run_id: str | None = None) -> list[dict]:
+            """Files the source stopped offering: counted, withdrawn on the portal after the grace period."""
+            from harvesters import lifecycle
+            from harvesters.results import RemoteFile
+            from harvesters.settings import Settings
+            from harvesters.staging import run_key
+
+            gone = lifecycle.track(source_config(), [RemoteFile(**f) for f in files], Settings.from_env().staging_dir,
+                                   run_key(run_id), portal())
+            return [m.dump() for m in gone]
 
         @task(map_index_template="{{ file_key }}", pool=pool)
         @_airflow_errors
-        def fetch(remote: dict, run_id: str | None = None) -> dict:
+        def fetch(remote: dict, run_id: str | None = None, params: dict | None = None) -> dict:
             from harvesters import stages
             from harvesters.results import RemoteFile
 
             _label(remote["key"])
             cfg_now = source_config()
-            return stages.fetch(cfg_now, RemoteFile(**remote), run_staging(run_id), context_for(cfg_now)).dump()
+            fetched = stages.fetch(cfg_now, RemoteFile(**remote), run_staging(run_id), context_for(cfg_now),
+                                   force=bool((params or {}).get("force")))
+            _label(f"{remote['key']} · {fetched.status}" + (" (forced)" if fetched.forced else ""))
+            return fetched.dump()
 
         @task(map_index_template="{{ file_key }}")
         @_airflow_errors
@@ -207,11 +249,6 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
 
             return [g.dump() for g in grouping.group_files(source_config(), [RemoteFile(**f) for f in files])]
 
-        def portal():
-            from harvesters.portal import Portal, portal_settings
-
-            return Portal(portal_settings(_connection))
-
         @task_group(group_id="dataset", tooltip="prepare → approve → publish, once per portal dataset")
         def dataset(group: dict):
             # all_done: a file that failed upstream holds back its own dataset (prepare says which),
@@ -223,7 +260,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
                 from harvesters import datasets as grouping
                 from harvesters import publishing
                 from harvesters.errors import HarvestError
-                from harvesters.results import ConvertedFile, DatasetGroup, ValidationSummary
+                from harvesters.results import ConvertedFile, DatasetGroup, FetchedFile, ValidationSummary
 
                 _label(group["name"])
                 group = DatasetGroup(**group)
@@ -231,15 +268,19 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
                 # Every file's results, pulled by list so one file still comes back as a list. Failed file
                 # tasks leave none: select() then holds this dataset back if the file was one of its own.
                 ti = context["ti"]
+                fetched = [FetchedFile(**f) for f in ti.xcom_pull(task_ids=["file.fetch"]) if f]
                 converted = [c for c in ti.xcom_pull(task_ids=["file.convert"]) if c]
                 validated = [s for batch in ti.xcom_pull(task_ids=["file.validate"]) if batch for s in batch]
                 try:
+                    unchanged = grouping.left_alone(group, fetched)
                     files, checks = grouping.select(group, [ConvertedFile(**c) for c in converted],
-                                                    [ValidationSummary(**s) for s in validated])
+                                                    [ValidationSummary(**s) for s in validated], unchanged)
                     dataset_cfg = grouping.config_for(cfg_now, group)
                 except HarvestError as exc:
                     raise exc.with_context(source=cfg_now.id)
-                return publishing.prepare(dataset_cfg, files, checks, portal()).dump()
+                plan = publishing.prepare(dataset_cfg, files, checks, portal(), unchanged)
+                _label(f"{group.name} · {plan.action}")
+                return plan.dump()
 
             plan = prepare(group)
             approve = ApprovalIfNeeded(
@@ -284,8 +325,9 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
                     approved_by = answer.get("responded_by_user", {}).get("id") or "approver"
                 dataset_cfg = grouping.config_for(cfg_now, DatasetGroup(**group))
                 result = publishing.publish(dataset_cfg, plan.files, plan.checks, portal(), plan, approved_by)
+                _label(f"{group['name']} · {result.status}")
                 # Only now may a drop mark its files processed: a failed publish leaves them to the next run.
-                stages.acknowledge(cfg_now, [f.fetched for f in plan.files], context_for(cfg_now))
+                stages.acknowledge(cfg_now, [f.fetched for f in plan.files] + plan.unchanged, context_for(cfg_now))
                 return result.dump()
 
             published = publish(group, plan)
@@ -298,9 +340,13 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
             return validate(convert(fetch(remote)))
 
         files = gather()
+        missing(files)
         validated = per_file.expand(remote=files)
         # prepare pulls the file results itself (see there), so the dependency is set explicitly.
-        validated >> dataset.expand(group=datasets(files))
+        published = dataset.expand(group=datasets(files))
+        validated >> published
+        # Last: asset events for the datasets that changed, then the run report (fails the run if anything did).
+        published >> final_tasks(cfg, HarvestFailureNotifier.for_config(cfg))[0]
 
     return harvest()
 

@@ -4,8 +4,9 @@
     harvest sources schema [--out FILE]  JSON Schema of a source config, for editors
     harvest sources list                 the sources found, one per line
     harvest sources pools                per-host Airflow pools, as `airflow pools import` reads them
-    harvest run SOURCE_ID [--dry-run]    run every stage without Airflow
+    harvest run SOURCE_ID [--dry-run] [--force]   run every stage without Airflow
     harvest withdraw SOURCE_ID --reason  withdraw a dataset by marking it (never deleted)
+    harvest report SOURCE_ID [--json]    the source's last run reports, from the archive
     harvest convert INPUT --out DIR      convert one local file, print the JSON report
 
 Errors are one line on stderr with exit code 1 (HARVEST_DEBUG=1 shows tracebacks).
@@ -134,8 +135,18 @@ def cmd_run(args) -> int:
 
     settings = _settings()
     loaded = find_source(Path(args.sources_dir) if args.sources_dir else settings.sources_dir, args.source_id)
-    report = run_source(loaded, dry_run=args.dry_run, settings=settings, approved_by=args.approved_by)
+    report = run_source(loaded, dry_run=args.dry_run, settings=settings, approved_by=args.approved_by,
+                        force=args.force)
+    for f in report.fetched:
+        print(f"{f['remote']['key']}: {f['status']}: {f['change']}", file=sys.stderr)
+    for m in report.missing:
+        print(f"{m['key']}: {m['status']} (not offered since {m['missing_since']}, {m['missing_runs']} run(s))",
+              file=sys.stderr)
     _print_json(asdict(report))
+    if report.summary:  # also stored in the archive: `harvest report SOURCE_ID`
+        from .report import RunReport, summary_lines
+
+        print("\n".join(summary_lines(RunReport.load(report.summary))), file=sys.stderr)
     for entry in report.datasets:
         if entry.awaiting_approval:
             print(f"{entry.name}: staged privately at {entry.prepared['url']}, awaiting approval: "
@@ -155,6 +166,27 @@ def cmd_withdraw(args) -> int:
     name = args.dataset or loaded.config.dataset_name
     withdraw(Portal(portal_settings()), name, args.reason, agency=loaded.config.agency)
     print(f"{name}: withdrawn (private, allow_harvest False): {args.reason}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import archive
+    from .config import ID_RE
+    from .report import RunReport, summary_lines
+
+    if not ID_RE.match(args.source_id):
+        raise HarvestError(f"{args.source_id!r} is not a source id")
+    store = archive.backend(_settings())
+    reports = archive.load_reports(store, args.source_id, last=args.last)
+    if not reports:
+        raise HarvestError(f"no run reports for {args.source_id} in the archive {store.location}")
+    if args.json:
+        _print_json(reports)
+        return 0
+    for i, data in enumerate(reports):
+        if i:
+            print()
+        print("\n".join(summary_lines(RunReport.load(data))))
     return 0
 
 
@@ -197,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one source's stages without Airflow")
     p.add_argument("source_id")
     p.add_argument("--dry-run", action="store_true", help="stop before publishing; print what would be pushed")
+    p.add_argument("--force", action="store_true",
+                   help="re-harvest every file: download, convert and publish even when unchanged")
     p.add_argument("--approved-by", metavar="NAME",
                    help="record that NAME (the agency's approver) approved opening this dataset")
     p.add_argument("--sources-dir")
@@ -209,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "default: the source's own")
     p.add_argument("--sources-dir")
     p.set_defaults(func=cmd_withdraw)
+
+    p = sub.add_parser("report", help="print a source's last run reports (from the archive)")
+    p.add_argument("source_id")
+    p.add_argument("--json", action="store_true", help="the stored JSON reports, newest first")
+    p.add_argument("--last", type=int, default=5, metavar="N", help="how many runs (default 5)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("convert", help="convert one local file to CSV + Parquet")
     p.add_argument("input")

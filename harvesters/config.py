@@ -88,6 +88,57 @@ class ApprovalSettings(BaseModel):
         return strings_as("id", value)
 
 
+class EmailNotify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: list[str] = Field(min_length=1, description="Who gets the mail (the agency's data team)")
+    connection: str = Field("smtp_default", description="Airflow SMTP connection id (server, login, from address)")
+    from_email: str | None = Field(None, description="Sender; default: the connection's from_email")
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", a)]
+        if bad:
+            raise ValueError(f"not an e-mail address: {', '.join(bad)}")
+        return value
+
+
+class WebhookNotify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    connection: str = Field(description="Airflow HTTP connection id: host = the webhook's base URL; any token "
+                                        "lives in the connection, never here")
+    endpoint: str = Field("", description="Path under the connection's URL")
+
+
+class NotifySettings(BaseModel):
+    """Who hears about a failed run (usually set once in _agency.yaml). Uses Airflow's notifiers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailNotify | None = None
+    webhook: WebhookNotify | None = None
+
+
+class WithdrawalSettings(BaseModel):
+    """When a file or dataset the source no longer offers is marked withdrawn on the portal (never deleted).
+
+    Both must hold: missing for ``after_runs`` consecutive successful runs AND for ``after_days`` days.
+    A run that cannot read the source counts nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_runs: int = Field(3, ge=1, le=1000, description="Consecutive successful runs a file must be missing")
+    after_days: float = Field(1, ge=0, le=366, description="Days a file must be missing (0: runs alone decide)")
+
+
 class OutputSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -127,6 +178,8 @@ class SourceConfig(BaseModel):
     outputs: OutputSettings = Field(default_factory=OutputSettings)
     validation: ValidationSettings | None = None
     approval: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    withdrawal: WithdrawalSettings = Field(default_factory=WithdrawalSettings)
     metadata: DatasetMetadata  # type: ignore[valid-type]
 
     @field_validator("schedule")

@@ -24,7 +24,7 @@ from .gdc import fields as gdc
 from .gdc import profiles
 from .gdc.intake import remote_metadata
 from .gdc.model import DERIVED, intake_model
-from .results import ConvertedFile, DatasetGroup, RemoteFile, ValidationSummary
+from .results import ConvertedFile, DatasetGroup, FetchedFile, RemoteFile, ValidationSummary
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +74,26 @@ def config_for(cfg: SourceConfig, group: DatasetGroup) -> SourceConfig:
     return cfg.model_copy(update={"dataset": target.name, "metadata": metadata})
 
 
-def select(group: DatasetGroup, converted: list[ConvertedFile],
-           summaries: list[ValidationSummary]) -> tuple[list[ConvertedFile], list[ValidationSummary]]:
+def left_alone(group: DatasetGroup, fetched: list[FetchedFile]) -> list[FetchedFile]:
+    """This dataset's files that this run does not convert (unchanged or deferred), as fetch reported them."""
+    wanted = set(group.files)
+    return [f for f in fetched if f.remote.key in wanted and not f.to_convert]
+
+
+def select(group: DatasetGroup, converted: list[ConvertedFile], summaries: list[ValidationSummary],
+           unchanged: list[FetchedFile] = ()) -> tuple[list[ConvertedFile], list[ValidationSummary]]:
     """This dataset's converted files and validation results. Raises when any of its files fell out.
 
     Upstream tasks that failed leave no result, so a file missing here failed to
     fetch or convert, and a table without a validation result was blocked by
     its suite; publishing part of a dataset would drop resources people rely on.
+    Files found unchanged (``left_alone``) are accounted for: they stay as they are.
     """
     wanted = set(group.files)
     files = [c for c in converted if c.fetched.remote.key in wanted]
     by_table = {s.table: s for s in summaries}
     tables = {t.key for c in files for t in c.tables}
-    lost = sorted(wanted - {c.fetched.remote.key for c in files})
+    lost = sorted(wanted - {c.fetched.remote.key for c in files} - {f.remote.key for f in unchanged})
     blocked = sorted(c.fetched.remote.key for c in files if any(t.key not in by_table for t in c.tables))
     if lost or blocked:
         why = ([f"not converted (see its fetch/convert task): {', '.join(lost)}"] if lost else []) + \

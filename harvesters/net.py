@@ -535,12 +535,18 @@ def download(url: str, dest: Path, *, http: requests.Session, timeout: float, at
     ``robots=True`` first checks the host's robots.txt (see ``check_robots``).
     ``credentials_for``: the URL the ``headers`` were configured for; sent elsewhere, they are dropped.
     ``limit``: which size limit applies (``max_page_bytes`` for a page the converter parses whole).
+    A conditional request (``If-None-Match`` / ``If-Modified-Since`` in ``headers``)
+    answered 304 Not Modified writes nothing: the caller reads ``response.status_code``.
     """
     http = _guarded(http)
     if robots:
         check_robots(url, http=http, timeout=timeout)
     headers, _ = _origin_scoped(url, credentials_for, headers, None)
     response, watchdog = _get(url, http=http, timeout=timeout, attempts=attempts, headers=headers)
+    if response.status_code == 304:
+        watchdog.stop()
+        response.close()
+        return response
     tmp = dest.with_name(dest.name + ".part")
     try:
         with tmp.open("wb") as out:

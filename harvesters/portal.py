@@ -146,12 +146,15 @@ class Portal:
     def patch_dataset(self, name: str, fields: dict) -> dict:
         return self.call("package_patch", what=name, id=name, **fields)
 
-    def revise_dataset(self, dataset: dict, fields: dict, resources: list[tuple[str, Path, dict[str, str]]]) -> dict:
+    def revise_dataset(self, dataset: dict, fields: dict, resources: list[tuple[str, Path, dict[str, str]]],
+                       resource_fields: dict[str, dict] | None = None) -> dict:
         """Replace the files (matched by harvest key, ids kept) and the metadata in ONE package_revise call.
 
         CKAN applies a revision in one database transaction, so people never see new
         files beside old metadata, nor half the files replaced: the update lands whole
-        or not at all. New keys are appended as new resources. Returns the dataset.
+        or not at all. New keys are appended as new resources. ``resource_fields``
+        (resource id → fields) changes other resources' fields without a file, in the
+        same revision (withdrawal notes). Returns the dataset.
         """
         import json
         from contextlib import ExitStack
@@ -166,6 +169,8 @@ class Portal:
             data["filter"] = json.dumps(dropped)
         files: dict[str, tuple[str, Any]] = {}
         new = []
+        for res_id, res_fields in (resource_fields or {}).items():
+            data[f"update__resources__{res_id}"] = json.dumps(res_fields, ensure_ascii=False)
         with ExitStack() as stack:
             for key, file, res_fields in resources:
                 existing = _matching(current, key, res_fields["name"])

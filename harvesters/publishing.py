@@ -25,8 +25,9 @@ from .errors import FinalError, HarvestError, PortalRefused
 from .gdc import fields as gdc
 from .gdc.mapping import ResourcePlan, dataset_fields, resource_plans
 from .portal import Portal
-from .results import ConvertedFile, PublishedResource, PublishPlan, PublishResult, ValidationSummary
-from .stages import check_gate
+from . import lifecycle
+from .results import ConvertedFile, FetchedFile, PublishedResource, PublishPlan, PublishResult, ValidationSummary
+from .stages import check_gate, file_key_of
 from .titles import check_title_free
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,15 @@ def _approved(dataset: dict | None) -> bool:
     return bool(dataset) and not dataset.get("private") and dataset.get("allow_harvest") == "True"
 
 
-def published_schemas(dataset: dict) -> dict[str, dict]:
-    """Table schemas of what is on the portal now, by table key (from the CSV/Parquet resources)."""
+def published_schemas(dataset: dict, skip_files: set[str] = frozenset()) -> dict[str, dict]:
+    """Table schemas of what is on the portal now, by table key (from the CSV/Parquet resources).
+
+    ``skip_files``: source files left unchanged in this run, whose tables are not compared.
+    """
     out = {}
     for res in dataset.get("resources", []):
+        if file_key_of(res) in skip_files:
+            continue
         key, schema = res.get("harvest_key"), res.get("harvest_schema")
         if key and schema:
             try:
@@ -135,58 +141,160 @@ def _upload(portal: Portal, dataset: dict, plans: list[ResourcePlan]) -> list[di
     return [portal.upsert_resource(dataset, p.key, p.file, p.fields) for p in plans]
 
 
+# Dataset fields derived from the files: sent only with the files they come from, never compared on their
+# own (a metadata-only update must not restate them, nor a date move because a run happened).
+FILE_DERIVED = ("url", "last_updated_date", "first_year_of_data", "last_year_of_data")
+# Set by the approval and the withdrawal, not by the config: not part of the metadata comparison.
+NOT_COMPARED = ("name", "owner_org", "allow_harvest", "private")
+
+
+def config_fields(cfg: SourceConfig) -> dict:
+    """The dataset fields the config itself maps (what a metadata-only change may push)."""
+    own = cfg.metadata.portal_fields()
+    return {k: v for k, v in dataset_fields(cfg, []).items()
+            if k not in NOT_COMPARED and (k not in FILE_DERIVED or k in own)}
+
+
+def _same(wanted, current, name: str, existing: dict) -> bool:
+    if name == "tag_string":
+        return sorted(t for t in str(wanted).split(",") if t) == \
+            sorted(t["name"] for t in existing.get("tags") or [])
+    if isinstance(wanted, list) or isinstance(current, list):
+        return sorted(map(str, wanted or [])) == sorted(map(str, current or []))
+    norm = lambda v: "" if v is None else str(v).replace("\r\n", "\n").strip()  # noqa: E731
+    return norm(wanted) == norm(current)
+
+
+def metadata_changes(cfg: SourceConfig, existing: dict) -> list[str]:
+    """Config fields whose value on the portal differs (by name), e.g. ["notes", "tag_string"]."""
+    return [k for k, v in config_fields(cfg).items() if not _same(v, existing.get(k), k, existing)]
+
+
+def _whole_dataset_fields(cfg: SourceConfig, converted: list[ConvertedFile], unchanged: list[FetchedFile],
+                          existing: dict | None) -> dict:
+    """dataset_fields over this run's converted files, with what depends on every file of the dataset
+    (its URL, the span of years) taking the files left unchanged into account."""
+    fields = dataset_fields(cfg, converted)
+    if not unchanged:
+        return fields
+    own = cfg.metadata.portal_fields()
+    if "url" not in own:
+        urls = {c.fetched.remote.url for c in converted} | {u.remote.url for u in unchanged}
+        fields["url"] = next(iter(urls)) if len(urls) == 1 else ""
+    if fields.get("data_type") == gdc.STATISTICAL and "first_year_of_data" not in own and existing:
+        keys = {u.remote.key for u in unchanged}
+        kept = [r for r in existing.get("resources", []) if file_key_of(r) in keys]
+        firsts = [r["resource_first_year_of_data"] for r in kept if r.get("resource_first_year_of_data")]
+        lasts = [r["resource_last_year_of_data"] for r in kept if r.get("resource_last_year_of_data")]
+        if fields.get("first_year_of_data"):
+            firsts.append(fields["first_year_of_data"])
+            lasts.append(fields["last_year_of_data"])
+        if firsts and lasts:
+            fields["first_year_of_data"], fields["last_year_of_data"] = min(firsts), max(lasts)
+    return fields
+
+
+def _restores(existing: dict, keys: set[str]) -> dict[str, dict]:
+    """Field updates lifting the withdrawal of resources whose file is back unchanged (id → fields)."""
+    out = {}
+    for res in existing.get("resources", []):
+        mark = lifecycle.marker(res)
+        if mark is not None and file_key_of(res) in keys:
+            out[res["id"]] = {"harvest_withdrawn": "", "description": lifecycle.without_note(res.get("description"),
+                                                                                            mark)}
+    return out
+
+
 def prepare(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[ValidationSummary],
-            portal: Portal) -> PublishPlan:
+            portal: Portal, unchanged: list[FetchedFile] = ()) -> PublishPlan:
+    """Decide what this dataset's update is (``action``) and whether a human must approve it.
+
+    ``unchanged``: the dataset's files this run left as they are (``datasets.left_alone``). Nothing
+    changed (files, config metadata, withdrawals) → action "unchanged": publish sends nothing.
+    """
     check_gate(cfg, summaries)
+    unchanged = list(unchanged)
     fields = dataset_fields(cfg, converted)
     plans = resource_plans(cfg, converted, summaries)
-    if not plans:
+    if not plans and not unchanged:
         raise FinalError("nothing to publish: no converted table", source=cfg.id)
     try:
         portal.ensure_organization(cfg.agency)
         existing = portal.dataset(cfg.dataset_name)
         _check_slug(portal, cfg, existing)
         check_title_free(portal, fields["title"], cfg.dataset_name)
-        approved = _approved(existing)
+        if existing is None and not plans:
+            raise FinalError(f"dataset {cfg.dataset_name} is not on the portal although its files were found "
+                             "unchanged; rerun with force to publish them again")
+        withdrawn = lifecycle.dataset_withdrawal(existing)
+        reopen = bool(withdrawn and withdrawn.get("reopen"))
+        approved = _approved(existing) or reopen
+        present = {c.fetched.remote.key for c in converted} | {u.remote.key for u in unchanged
+                                                                if u.status == "unchanged"}
+        restored = sorted({file_key_of(r) for r in (existing or {}).get("resources", [])
+                           if lifecycle.marker(r) and file_key_of(r) in present})
+        changes = metadata_changes(cfg, existing) if existing else []
+        if existing is None:
+            action = "create"
+        elif plans:
+            action = "update"
+        elif changes or restored or reopen:
+            action = "metadata"
+        else:
+            action = "unchanged" if approved else "metadata"  # opening a staged dataset is a metadata change
         reasons = []
         if existing is None:
             reasons.append("new dataset")
         elif not approved:
             reasons.append("dataset not yet approved (private or allow_harvest is not \"True\")")
         else:
-            reasons += [f"table schema changed: {c}" for c in schema_changes(published_schemas(existing), converted)]
-            if cfg.approval.every_update:
+            before = published_schemas(existing, {u.remote.key for u in unchanged})
+            reasons += [f"table schema changed: {c}" for c in schema_changes(before, converted)]
+            if cfg.approval.every_update and action != "unchanged":
                 reasons.append("the source's config asks for approval of every update")
         staged = False
         if not approved:
             # Stage privately, so the approver can look at it on the portal before it opens.
             dataset = _ensure_dataset(portal, fields) if existing is None else existing
             _upload(portal, dataset, plans)
-            portal.patch_dataset(cfg.dataset_name, {**fields, "private": True, "allow_harvest": "False"})
+            if existing is None or plans or changes:
+                portal.patch_dataset(cfg.dataset_name, {**_whole_dataset_fields(cfg, converted, unchanged, existing),
+                                                        "private": True, "allow_harvest": "False"})
             staged = True
     except HarvestError as exc:
         raise exc.with_context(source=cfg.id, file=str(cfg.dataset_name))
     url = portal.dataset_url(cfg.dataset_name)
+    log.info("%s: %s%s%s", cfg.dataset_name, action, f" (metadata: {', '.join(changes)})" if changes else "",
+             f" (restored: {', '.join(restored)})" if restored else "")
     return PublishPlan(dataset=cfg.dataset_name, url=url, exists=existing is not None, approved_before=approved,
                        needs_approval=bool(reasons), reasons=reasons, staged=staged,
                        summary_md=summary_md(cfg, converted, summaries, url, reasons, staged) if reasons else "",
-                       files=converted, checks=summaries)
+                       files=converted, checks=summaries, action=action, unchanged=unchanged,
+                       metadata_changes=changes, restored=restored, reopen=reopen)
 
 
 def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[ValidationSummary],
             portal: Portal, plan: PublishPlan, approved_by: str | None = None) -> PublishResult:
-    """Open (after approval) or update in place. Files first, metadata last."""
+    """Open (after approval) or update in place. Files first, metadata last. Unchanged: nothing is sent."""
     if plan.needs_approval and not approved_by:
         raise FinalError(f"publish of {plan.dataset} needs an approval ({'; '.join(plan.reasons)})", source=cfg.id)
     check_gate(cfg, summaries)  # defence in depth: never publish what the gate blocks
-    fields = dataset_fields(cfg, converted)
+    rows = sum(t.rows for c in converted for t in c.tables)
+    left = [u.remote.key for u in plan.unchanged]
+    if plan.action == "unchanged" and not plan.needs_approval:
+        log.info("%s unchanged: nothing sent to the portal (%d file(s) unchanged)", plan.dataset, len(left))
+        return PublishResult(dataset=plan.dataset, url=plan.url, created=False, resources=[], rows=0,
+                             status="unchanged", unchanged=left)
     plans = resource_plans(cfg, converted, summaries)
     try:
         dataset = portal.dataset(cfg.dataset_name)
         if dataset is None:
             raise FinalError(f"dataset {plan.dataset} vanished from the portal between prepare and publish")
-        check_title_free(portal, fields["title"], cfg.dataset_name)
-        opened = {"private": False, "allow_harvest": "True"} if plan.needs_approval else {}
+        fields = _whole_dataset_fields(cfg, converted, plan.unchanged, dataset)
+        if not plans:
+            fields = {**config_fields(cfg), "name": cfg.dataset_name}  # metadata only: nothing file-derived
+        opened = {"private": False, "allow_harvest": "True"} if plan.needs_approval or plan.reopen else {}
+        check_title_free(portal, fields.get("title") or cfg.metadata.title, cfg.dataset_name)
         if plan.staged:
             # The files are already there, uploaded privately by prepare: opening is one metadata change.
             resources = [r for r in dataset.get("resources", []) if r.get("harvest_key")]
@@ -194,18 +302,23 @@ def publish(cfg: SourceConfig, converted: list[ConvertedFile], summaries: list[V
         else:
             # An update of a published dataset: files and metadata in one revision, never half of it.
             keep = opened or {"allow_harvest": dataset.get("allow_harvest", "False")}
-            revised = portal.revise_dataset(dataset, {**fields, **keep}, [(p.key, p.file, p.fields) for p in plans])
+            restores = _restores(dataset, set(plan.restored) - {c.fetched.remote.key for c in converted})
+            revised = portal.revise_dataset(dataset, {**fields, **keep}, [(p.key, p.file, p.fields) for p in plans],
+                                            resource_fields=restores)
             keys = {p.key for p in plans}
             resources = [r for r in revised.get("resources", []) if r.get("harvest_key") in keys]
     except HarvestError as exc:
         raise exc.with_context(source=cfg.id, file=plan.dataset)
-    rows = sum(t.rows for c in converted for t in c.tables)
-    log.info("published %s (%d resources, %d rows)%s", plan.dataset, len(resources), rows,
-             f", approved by {approved_by}" if approved_by else "")
+    status = "create" if not plan.exists else plan.action
+    # A staged dataset's files were uploaded by prepare, in this same run.
+    log.info("published %s: %s (%d resources uploaded, %d rows, %d file(s) unchanged)%s", plan.dataset, status,
+             len(plans), rows, len(left), f", approved by {approved_by}" if approved_by else "")
     return PublishResult(
         dataset=plan.dataset, url=plan.url, created=not plan.exists, rows=rows, approved_by=approved_by,
         resources=[PublishedResource(id=r["id"], name=r["name"], format=r.get("format", ""), url=r.get("url", ""))
                    for r in resources],
+        status=status, uploaded=[p.key for p in plans], uploaded_bytes=sum(p.file.stat().st_size for p in plans),
+        unchanged=left, restored=plan.restored,
     )
 
 

@@ -30,6 +30,29 @@ class DatasetTarget(_Record):
     origin: str | None = None  # where the dataset came from, for people (an agency catalog page, a link)
 
 
+# What a run did with one file (``FetchedFile.status``):
+#   new        not on the portal yet: converted and published
+#   changed    its content differs from what the portal holds: converted, its resources replaced in place
+#   unchanged  same content as on the portal (HTTP 304, same checksum, same source version): no conversion,
+#              no upload, no portal activity
+#   deferred   offered but left for a later run (a drop's max_files); not converted, not missing
+FileStatus = Literal["new", "changed", "unchanged", "deferred"]
+
+
+class KnownFile(_Record):
+    """What the portal holds of one source file: the ``harvest_*`` fields of its resources (see ``stages.recall``)."""
+
+    sha256: str | None = None  # of the raw file last published
+    fingerprint: str | None = None  # what change detection compares (``SourceKind.fingerprint``)
+    etag: str | None = None  # HTTP validators the server sent with that file: sent back as a conditional request
+    last_modified: str | None = None
+    version: str | None = None  # the source's own version marker then (RemoteFile.etag: S3 ETag, catalog stamp...)
+    fetched_at: str | None = None
+    last_updated: str | None = None  # resource_last_updated_date: when its content last changed
+    formats: list[str] = []  # output formats present (csv, parquet): a file missing one is not "unchanged"
+    withdrawn: bool = False  # its resources carry a withdrawal note (``lifecycle``): restored when it is back
+
+
 class RemoteFile(_Record):
     """A file a source offers (gather's output)."""
 
@@ -44,6 +67,11 @@ class RemoteFile(_Record):
     locator: dict[str, Any] = {}  # kind-specific address (bucket/key, remote path, portal resource id...)
     convert: dict[str, Any] = {}  # harvesters.convert.options.ConvertOptions fields for this file
     dataset: DatasetTarget | None = None  # None: the source's own dataset
+    # Decided at gather, without downloading: "unchanged" (a drop's marker holds this version), "deferred"
+    # (a drop's max_files), else "offered" (fetch decides).
+    status: Literal["offered", "unchanged", "deferred"] = "offered"
+    note: str | None = None  # why, for people (the UI and the run report)
+    known: KnownFile | None = None  # what the portal holds of this file (None: nothing, or a dry run)
 
 
 class DatasetGroup(_Record):
@@ -55,14 +83,30 @@ class DatasetGroup(_Record):
 
 
 class FetchedFile(_Record):
-    """A file downloaded into the staging store."""
+    """A file downloaded into the staging store, or found unchanged (then ``path`` is None: nothing downloaded).
+
+    ``status`` says what the run does with it (``FileStatus``); ``change`` says why, in one line
+    ("HTTP 304 Not Modified", "same SHA-256 as on the portal", "SHA-256 differs from the portal's").
+    ``forced`` (``harvest run --force``, DAG param ``force``): converted and published whatever the status.
+    """
 
     remote: RemoteFile
-    path: str
-    sha256: str
+    path: str | None
+    sha256: str  # of the raw file (for an unchanged file not downloaded: the portal's)
     size: int
-    fetched_at: str  # ISO 8601, UTC
+    fetched_at: str  # ISO 8601, UTC: when this run asked (provenance; not when the data changed)
     content_type: str | None = None
+    status: FileStatus = "new"
+    change: str = ""
+    forced: bool = False
+    fingerprint: str | None = None  # what change detection compares; defaults to sha256
+    etag: str | None = None  # HTTP validators the server sent (stored on the resources for the next run)
+    last_modified: str | None = None
+
+    @property
+    def to_convert(self) -> bool:
+        """Does this file go through convert → validate → publish in this run?"""
+        return self.status in ("new", "changed") or (self.forced and self.status == "unchanged")
 
 
 class Column(_Record):
@@ -115,6 +159,14 @@ class PublishPlan(_Record):
     # What publish will push: this dataset's converted files and their checks (paths and summaries).
     files: list[ConvertedFile] = []
     checks: list[ValidationSummary] = []
+    # What this run changes on the portal: "create" a dataset; "update" files (and metadata) in place;
+    # "metadata" only (the config's fields differ from the portal's, or withdrawn files came back unchanged);
+    # "unchanged": nothing, no portal call at all.
+    action: Literal["create", "update", "metadata", "unchanged"] = "update"
+    unchanged: list[FetchedFile] = []  # this dataset's files left as they are on the portal
+    metadata_changes: list[str] = []  # dataset fields whose value on the portal differs from the config's
+    restored: list[str] = []  # file keys whose withdrawal is lifted (back at the source)
+    reopen: bool = False  # the whole dataset was withdrawn by the pipeline while approved: open it again
 
 
 class PublishedResource(_Record):
@@ -131,3 +183,26 @@ class PublishResult(_Record):
     resources: list[PublishedResource]
     rows: int
     approved_by: str | None = None
+    # PublishPlan.action as done: "create", "update", "metadata" or "unchanged" (no portal activity).
+    status: Literal["create", "update", "metadata", "unchanged"] = "update"
+    uploaded: list[str] = []  # resource keys whose file was uploaded in this run
+    uploaded_bytes: int = 0
+    unchanged: list[str] = []  # file keys left as they are
+    restored: list[str] = []  # file keys whose withdrawal was lifted
+
+
+class MissingFile(_Record):
+    """A file the portal has from this source that the source no longer offers (see ``harvesters.lifecycle``).
+
+    status: "missing" (within the grace period: nothing changes on the portal), "withdrawn" (marked on the
+    portal in this run), "withdrawn_before" (marked in an earlier run, still missing).
+    """
+
+    key: str
+    dataset: str
+    title: str = ""
+    url: str = ""
+    missing_since: str  # ISO 8601, UTC: the first successful run that did not find it
+    missing_runs: int  # consecutive successful runs that did not find it
+    status: Literal["missing", "withdrawn", "withdrawn_before"] = "missing"
+    dataset_withdrawn: bool = False  # the whole dataset is gone at the source: marked private, not harvestable

@@ -98,19 +98,34 @@ class Settings:
     drop_roots: tuple[str, ...] = ("/srv/drops",)
     # Environment variables `${VAR}` in a source config may read besides the HARVEST_CFG_ prefix.
     config_vars: tuple[str, ...] = ()
+    # The archive (harvesters.archive): a folder, or s3://bucket/prefix (credentials from boto3's
+    # default chain: AWS_* variables or the instance role; never from a source config).
+    archive: str = ""  # empty: the staging folder itself
+    archive_s3_endpoint: str | None = None  # MinIO/SeaweedFS; None: AWS
+    # Retention: a run's archive is removed once it is older than keep_days AND not among the
+    # source's newest keep_runs runs; the newest copy of each raw file is always kept.
+    archive_keep_days: int = 365
+    archive_keep_runs: int = 30
+    quarantine_keep_days: int = 30  # refused files' raw bytes (may hold personal data: PDPA)
 
     @classmethod
     def from_env(cls) -> "Settings":
+        staging = _path("HARVEST_STAGING_DIR", REPO_ROOT / ".local" / "staging")
         return cls(
             sources_dir=_path("HARVEST_SOURCES_DIR", REPO_ROOT / "include" / "sources"),
             expectations_dir=_path("HARVEST_EXPECTATIONS_DIR", REPO_ROOT / "expectations"),
-            staging_dir=_path("HARVEST_STAGING_DIR", REPO_ROOT / ".local" / "staging"),
+            staging_dir=staging,
             contact=os.environ.get("HARVEST_CONTACT", "opendata@example.go.th"),
             allow_hosts=_list("HARVEST_ALLOW_HOSTS"),
             allow_networks=_list("HARVEST_ALLOW_NETWORKS"),
             limits=Limits.from_env(),
             drop_roots=tuple(os.path.normpath(p) for p in _list("HARVEST_DROP_ROOTS", "/srv/drops")),
             config_vars=_list("HARVEST_CFG_VARS"),
+            archive=os.environ.get("HARVEST_ARCHIVE", "").strip() or str(staging),
+            archive_s3_endpoint=os.environ.get("HARVEST_ARCHIVE_S3_ENDPOINT") or None,
+            archive_keep_days=_number("HARVEST_ARCHIVE_KEEP_DAYS", 365),
+            archive_keep_runs=_number("HARVEST_ARCHIVE_KEEP_RUNS", 30),
+            quarantine_keep_days=_number("HARVEST_QUARANTINE_KEEP_DAYS", 30),
         )
 
 

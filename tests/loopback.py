@@ -42,13 +42,29 @@ def serve(handler, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_directory(root: Path, asked: list[str] | None = None) -> Iterator[str]:
-    """Serve the files under ``root`` (a fake agency website); ``asked`` collects the paths requested."""
+def serve_directory(root: Path, asked: list[str] | None = None, log: list[dict] | None = None) -> Iterator[str]:
+    """Serve the files under ``root`` (a fake agency website); ``asked`` collects the paths requested.
+
+    ``log`` collects one entry per request: method, path, status and the body bytes sent. The server
+    answers ``If-Modified-Since`` with 304 Not Modified when the file is not newer (the standard library's).
+    """
 
     class Files(SimpleHTTPRequestHandler):
-        def log_message(self, *args):
+        def log_request(self, code="-", size="-"):
             if asked is not None:
                 asked.append(self.path)
+            if log is not None:
+                self._entry = {"method": self.command, "path": self.path, "status": int(code), "bytes": 0}
+                log.append(self._entry)
+
+        def copyfile(self, source, outputfile):
+            start = source.tell()
+            super().copyfile(source, outputfile)
+            if log is not None:
+                self._entry["bytes"] = source.tell() - start
+
+        def log_message(self, *args):
+            pass
 
     with serve(functools.partial(Files, directory=str(root))) as url:
         yield url

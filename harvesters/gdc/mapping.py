@@ -78,9 +78,9 @@ def dataset_fields(cfg: SourceConfig, converted: list[ConvertedFile]) -> dict:
         formats.append(gdc.OTHER)
         fields["data_format_other"] = "Parquet"
     fields["data_format"] = formats
-    fetched = [c.fetched.fetched_at for c in converted]
-    if fetched:
-        fields["last_updated_date"] = max(fetched)[:10]
+    changed = [d for c in converted if (d := changed_on(c.fetched))]
+    if changed:  # the data changed: not merely a run that happened (then the portal's date stays)
+        fields["last_updated_date"] = max(changed)
     urls = [c.fetched.remote.url for c in converted]
     # The dataset's page: the config's `metadata.url` (the agency's public page), else the one file's
     # public URL; never an internal location (a drop's sftp:// or file:// path) or a credential.
@@ -90,6 +90,13 @@ def dataset_fields(cfg: SourceConfig, converted: list[ConvertedFile]) -> dict:
         fields.setdefault("first_year_of_data", years[0])
         fields.setdefault("last_year_of_data", years[1])
     return fields
+
+
+def changed_on(fetched) -> str | None:
+    """The date (ISO) a file's content last changed: this run's, unless it is unchanged (re-sent by force)."""
+    if fetched.status == "unchanged":
+        return fetched.remote.known.last_updated if fetched.remote.known else None
+    return fetched.fetched_at[:10]
 
 
 def _describe(table: ConvertedTable, source: ConvertedFile) -> str:
@@ -125,8 +132,9 @@ def resource_plans(cfg: SourceConfig, converted: list[ConvertedFile],
                     "name": f"{table.title} ({FORMAT_LABELS[fmt]})",
                     "description": _describe(table, source),
                     "format": FORMAT_LABELS[fmt],
-                    "resource_last_updated_date": fetched.fetched_at[:10],
+                    "resource_last_updated_date": changed_on(fetched) or fetched.fetched_at[:10],
                     "harvest_key": f"{table.key}.{fmt}",
+                    "harvest_file": fetched.remote.key,
                     "harvest_rows": str(table.rows),
                     "harvest_schema": json.dumps(table.table_schema, ensure_ascii=False),
                     "harvest_stars": f"{source.stars_in}->{source.stars_out}",
@@ -134,6 +142,12 @@ def resource_plans(cfg: SourceConfig, converted: list[ConvertedFile],
                     "harvest_source_url": public_url(fetched.remote.url),
                     "harvest_fetched_at": fetched.fetched_at,
                     "harvest_sha256": fetched.sha256,
+                    # Change detection reads these back next run (harvesters.stages.recall).
+                    "harvest_fingerprint": fetched.fingerprint or fetched.sha256,
+                    "harvest_etag": fetched.etag or "",
+                    "harvest_last_modified": fetched.last_modified or "",
+                    "harvest_version": fetched.remote.etag or "",
+                    "harvest_withdrawn": "",  # a file published again is not withdrawn (lifecycle)
                 }
                 if statistical and table.date_range:
                     fields["resource_first_year_of_data"] = be_year(table.date_range[0])

@@ -5,8 +5,11 @@ discriminator in the source config) and registers it in ``kinds/__init__.py``.
 
 - ``gather(ctx)``: what the source offers now (small ``RemoteFile`` records).
 - ``fetch(remote, dest, ctx)``: download one file to ``dest`` (write it whole or not
-  at all) and return its content type if known; the default is an HTTP GET of
-  ``remote.url`` with the polite client.
+  at all) and return a ``Download`` (content type, the server's validators, or
+  ``not_modified``); the default is an HTTP GET of ``remote.url`` with the polite
+  client, made conditional on what the portal holds (``remote.known``).
+- ``fingerprint(path)``: what change detection compares with the portal's
+  ``harvest_fingerprint``; the raw file's SHA-256 unless the kind knows better.
 - ``acknowledge(fetched, ctx)``: called only after a successful publish, e.g. a
   drop marks its objects processed; the default does nothing.
 - ``hosts()``: the servers this source talks to, for per-host concurrency limits.
@@ -29,8 +32,48 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConnectionUndefined, FinalError, RetryableError
-from ..results import FetchedFile, RemoteFile
+from ..results import FetchedFile, KnownFile, RemoteFile
 from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a kind's fetch found: the file's content type and the server's validators, or "not modified"."""
+
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False  # HTTP 304: nothing written; the portal's copy is current
+
+
+def conditional_headers(known: KnownFile | None) -> dict[str, str]:
+    """If-None-Match / If-Modified-Since from the validators the portal keeps (RFC 9110 s.13).
+
+    Only for a file whose published content is known (its fingerprint), so a 304 can be trusted.
+    """
+    if known is None or not (known.fingerprint or known.sha256):
+        return {}
+    headers = {}
+    if known.etag:
+        headers["If-None-Match"] = known.etag
+    if known.last_modified:
+        headers["If-Modified-Since"] = known.last_modified
+    return headers
+
+
+def http_download(url: str, dest: Path, ctx: "HarvestContext", *, timeout: float, known: KnownFile | None,
+                  headers: dict[str, str] | None = None, robots: bool = False,
+                  credentials_for: str | None = None, limit: str = "max_download_bytes") -> Download:
+    """The polite, conditional HTTP download every web-facing kind uses (credentials: see ``net.download``)."""
+    from .. import net
+
+    response = net.download(url, dest, http=ctx.http, timeout=timeout, robots=robots,
+                            headers={**(headers or {}), **conditional_headers(known)},
+                            credentials_for=credentials_for, limit=limit)
+    if response.status_code == 304:
+        return Download(not_modified=True)
+    return Download(response.headers.get("Content-Type"), response.headers.get("ETag"),
+                    response.headers.get("Last-Modified"))
 
 
 @dataclass(frozen=True)
@@ -108,16 +151,21 @@ class SourceKind(BaseModel):
     def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
         raise NotImplementedError
 
-    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> str | None:
-        from .. import net
-
+    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> Download:
         # Configured headers belong to the source's own page or endpoint (or, for fixed file URLs, to each
         # file's): a link found on that page to another origin does not get them.
-        response = net.download(remote.url, dest, http=ctx.http, timeout=self.timeout,
-                                headers=getattr(self, "headers", None),
-                                robots=getattr(self, "respect_robots", False),
-                                credentials_for=getattr(self, "url", None) or remote.url)
-        return response.headers.get("Content-Type")
+        return http_download(remote.url, dest, ctx, timeout=self.timeout, known=remote.known,
+                             headers=getattr(self, "headers", None), robots=getattr(self, "respect_robots", False),
+                             credentials_for=getattr(self, "url", None) or remote.url)
+
+    def fingerprint(self, path: Path) -> str:
+        from ..staging import sha256_file
+
+        return sha256_file(path)
+
+    def tracks_withdrawal(self) -> bool:
+        """Does a file this source stops offering count as missing (and get withdrawn after the grace period)?"""
+        return True
 
     def acknowledge(self, fetched: list[FetchedFile], ctx: HarvestContext) -> None:
         return None

@@ -30,7 +30,7 @@ from .. import net
 from ..errors import FinalError
 from ..gdc.model import DERIVED, DatasetMetadata
 from ..results import DatasetTarget, RemoteFile
-from .base import HarvestContext, WebRequests
+from .base import Download, HarvestContext, WebRequests, http_download
 from .common import ascii_key, check_http_url, dataset_slug, file_name, short_hash, suffix_of, unique_titles
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ class CkanCatalogSource(WebRequests):
                 changed = res.get("last_modified") or res.get("metadata_modified")
                 files.append(RemoteFile(
                     source=ctx.source_id, url=res["url"], key=next(keys), title=title, suffix=suffix,
-                    size=_int(res.get("size")), etag=changed or f"resource:{res.get('id')}",
+                    size=_int(res.get("size")), etag=_version(res),
                     modified=changed or pkg.get("metadata_modified"),
                     locator={"catalog": self.url, "dataset": pkg["name"], "dataset_id": pkg.get("id"),
                              "resource_id": res.get("id")},
@@ -272,16 +272,27 @@ class CkanCatalogSource(WebRequests):
 
     # ------------------------------------------------------------------ fetch
 
-    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> str | None:
+    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> Download:
         headers = dict(self.headers)
         own = urlsplit(self.url)
         where = urlsplit(remote.url)
         if (where.scheme, where.netloc) == (own.scheme, own.netloc):
             # The token opens private resources on the catalog itself; never send it to other hosts.
             headers.update(self._auth(ctx))
-        response = net.download(remote.url, dest, http=ctx.http, timeout=self.timeout, headers=headers,
-                                robots=self.respect_robots)
-        return response.headers.get("Content-Type")
+        return http_download(remote.url, dest, ctx, timeout=self.timeout, known=remote.known, headers=headers,
+                             robots=self.respect_robots, credentials_for=self.url)
+
+
+def _version(res: dict) -> str | None:
+    """The remote resource's version marker: its file's last change and hash as the catalog records them.
+
+    Equal to the one stored with the published copy → unchanged, without a download. None when
+    the catalog records neither (then the download's checksum decides): an id alone never changes.
+    """
+    stamp, digest = res.get("last_modified"), res.get("hash")
+    if not stamp and not digest:
+        return None
+    return f"{stamp or ''}|{digest or ''}|{res.get('url', '')}"
 
 
 def _resource_keys(items: list[tuple[str, dict]]) -> list[str]:

@@ -33,9 +33,9 @@ from typing import Iterator, Literal
 
 from pydantic import Field, field_validator
 
-from ..errors import SkipItem
+from ..errors import FinalError, SkipItem
 from ..results import FetchedFile, RemoteFile
-from .base import HarvestContext, SourceKind
+from .base import Download, HarvestContext, SourceKind
 from .common import file_name, suffix_of, unique_keys
 
 log = logging.getLogger(__name__)
@@ -128,42 +128,65 @@ class DropSource(SourceKind):
             return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
         return hit(self.include) and not hit(self.exclude)
 
-    def pending(self, store: DropStore) -> tuple[list[DropEntry], int]:
-        """Files not yet processed in their current version, oldest first; and how many were skipped."""
+    def listing(self, store: DropStore) -> tuple[list[DropEntry], set[str], int]:
+        """The drop's wanted files, oldest first; the ``rel`` of those processed in their current version;
+        and how many markers there are (files processed from this drop before)."""
         entries = [e for e in store.list() if not within(e.rel, self.processed) and self._wanted(e.rel)]
-        skipped = 0
+        done: set[str] = set()
+        marked: set[str] = set()
         if self.mode == "marker":
             marked = store.markers()
-            fresh = []
             for e in entries:
                 record = store.read_marker(e.rel) if e.rel in marked else None
                 if record and record.get("version") == e.version:
-                    skipped += 1
-                else:
-                    fresh.append(e)
-            entries = fresh
+                    done.add(e.rel)
         entries.sort(key=lambda e: (e.modified or "", e.rel))
-        return entries, skipped
+        return entries, done, len(marked)
 
     def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
+        """Every wanted file in the drop: processed ones (their marker holds this version) as "unchanged",
+        new or changed ones beyond ``max_files`` as "deferred", the rest to fetch.
+
+        Unchanged files are listed too, so a file the agency removes can be told from one already taken
+        (see ``harvesters.lifecycle``). An empty drop is nothing to do, unless files were taken from it
+        before (marker mode): then it was emptied, and the run fails rather than count them all missing.
+        """
         with self.store(ctx) as store:
-            entries, skipped = self.pending(store)
+            entries, done, marked = self.listing(store)
             if not entries:
-                raise SkipItem(f"nothing new in {store.where} ({skipped} processed file(s) unchanged)")
-            if len(entries) > self.max_files:
+                if marked:
+                    raise FinalError(f"{store.where} is empty, but {marked} file(s) were processed from it before: "
+                                     "not treating them as withdrawn (was the drop emptied or moved by mistake?)")
+                raise SkipItem(f"nothing new in {store.where} (no file matches include/exclude)")
+            fresh = [e for e in entries if e.rel not in done]
+            if not fresh and self.mode == "move":
+                raise SkipItem(f"nothing new in {store.where}")
+            later = {e.rel for e in fresh[self.max_files:]}
+            if later:
                 log.warning("%s: %d new files in %s; taking the oldest %d (max_files), the rest next run",
-                            ctx.source_id, len(entries), store.where, self.max_files)
-                entries = entries[: self.max_files]
+                            ctx.source_id, len(fresh), store.where, self.max_files)
             names = [file_name(e.rel) for e in entries]
             keys = unique_keys(names, [e.rel for e in entries])
-            return [RemoteFile(source=ctx.source_id, url=store.url(e.rel), key=k, title=n, suffix=suffix_of(n),
-                               size=e.size, etag=e.version, modified=e.modified, locator={"path": e.rel})
-                    for e, n, k in zip(entries, names, keys)]
+            files = []
+            for e, n, k in zip(entries, names, keys):
+                status, note = "offered", None
+                if e.rel in done:
+                    status, note = "unchanged", f"processed before in this version ({e.version})"
+                elif e.rel in later:
+                    status, note = "deferred", f"left for a later run (max_files={self.max_files})"
+                files.append(RemoteFile(source=ctx.source_id, url=store.url(e.rel), key=k, title=n,
+                                        suffix=suffix_of(n), size=e.size, etag=e.version, modified=e.modified,
+                                        locator={"path": e.rel}, status=status, note=note))
+            return files
 
-    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> str | None:
+    def tracks_withdrawal(self) -> bool:
+        # In move mode files leave the drop by design once published: their absence says nothing.
+        return self.mode == "marker"
+
+    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> Download:
         with self.store(ctx) as store:
             store.download(remote.locator["path"], remote.etag or "", dest)
-        return mimetypes.guess_type(remote.locator["path"])[0]
+        return Download(mimetypes.guess_type(remote.locator["path"])[0])
 
     def acknowledge(self, fetched: list[FetchedFile], ctx: HarvestContext) -> None:
         if not fetched:

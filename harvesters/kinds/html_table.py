@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .. import net
 from ..results import RemoteFile
-from .base import HarvestContext, WebPageKind
+from .base import Download, HarvestContext, WebPageKind, http_download
 from .common import ascii_key, check_css, check_key, file_name
 
 
@@ -56,11 +56,10 @@ class HtmlTableSource(WebPageKind):
     def _key(cls, value: str | None) -> str | None:
         return check_key(value)
 
-    def fetch(self, remote: RemoteFile, dest, ctx: HarvestContext) -> str | None:
+    def fetch(self, remote: RemoteFile, dest, ctx: HarvestContext) -> Download:
         # A page is parsed whole in memory: it gets the page limit, not the (larger) file limit.
-        response = net.download(remote.url, dest, http=ctx.http, timeout=self.timeout, headers=self.headers,
-                                robots=self.respect_robots, credentials_for=self.url, limit="max_page_bytes")
-        return response.headers.get("Content-Type")
+        return http_download(remote.url, dest, ctx, timeout=self.timeout, known=remote.known, headers=self.headers,
+                             robots=self.respect_robots, credentials_for=self.url, limit="max_page_bytes")
 
     def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
         if self.respect_robots:  # refuse at once, not after the fan-out

@@ -8,6 +8,7 @@ a table. Credentials come from an Airflow Connection, never from the config.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -19,7 +20,7 @@ from .. import net
 from ..errors import FinalError, RefusedFile
 from ..results import RemoteFile
 from ..settings import LIMIT_VARS
-from .base import HarvestContext, WebPageKind
+from .base import Download, HarvestContext, WebPageKind
 from .common import ascii_key, check_key, dotted, file_name
 
 
@@ -169,7 +170,7 @@ class JsonApiSource(WebPageKind):
         """Every record of every page."""
         return [record for batch in self.pages(ctx) for record in batch]
 
-    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> str | None:
+    def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> Download:
         """Write the records as one JSON array, page by page, at most max_download_bytes (no .part left)."""
         limit = ctx.settings.limits.max_download_bytes
         tmp = dest.with_name(dest.name + ".part")
@@ -191,4 +192,14 @@ class JsonApiSource(WebPageKind):
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return "application/json"
+        return Download("application/json")
+
+    def fingerprint(self, path: Path) -> str:
+        """SHA-256 of the assembled records as canonical JSON (keys sorted, no spaces).
+
+        An API that reorders the keys of its answers has not changed its data; the raw file
+        keeps the API's own key order, since the converter takes its columns from it.
+        """
+        records = json.loads(path.read_text(encoding="utf-8"))
+        canonical = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

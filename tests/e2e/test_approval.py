@@ -118,8 +118,12 @@ def test_schema_change_asks_again_and_plain_update_does_not(dags, airflow_portal
 
 
 def test_config_can_ask_approval_for_every_update(dags, airflow_portal):
-    _, every, _ = dags
+    _, every, site = dags
     run_dag(every, "appr-every", approve_as="pcd-approver")
+    unchanged, _ = run_dag(every, "appr-every")  # nothing changed: no update, so nobody is asked
+    assert unchanged.state == "success" and task_states(unchanged)[("dataset.approve", 0)] == "skipped"
+    assert xcom(unchanged, "dataset.prepare")["action"] == "unchanged"
+    (site / "appr-every.csv").write_text(CSV_V1.replace("12", "13"), encoding="utf-8")  # same columns, new data
     again, approver = run_dag(every, "appr-every", approve_as="pcd-approver")
     assert approver.answered and again.state == "success"
     plan = xcom(again, "dataset.prepare")

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from conftest_e2e import load_dags, run_dag, task_states  # noqa: F401 (see conftest)
+from conftest_e2e import load_dags, run_dag, task_states, xcom  # noqa: F401 (see conftest)
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
@@ -57,15 +57,24 @@ def test_pm25_source_publishes_after_approval_then_updates_directly(dagbag, airf
     assert table.num_rows == 480
     assert str(table.schema.field("วันที่").type) == "date32[day]"
 
-    # A second run: same schema, already approved → publishes directly, in place, no duplicate.
-    ids_before = {r["id"] for r in pkg["resources"]}
+    # A second run of the unchanged source: green, nothing converted, uploaded or recorded by the portal.
+    ids_before = {r["id"]: r["last_modified"] for r in pkg["resources"]}
+    activities_before = airflow_portal.action.package_activity_list(id="pcd-pm25-hourly", limit=100)
     datasets_before = sorted(airflow_portal.action.package_list())
     rerun, _ = run_dag(dagbag, "pcd-pm25-hourly")
     states = task_states(rerun)
     assert rerun.state == "success", states
+    assert states[("file.fetch", 0)] == "success"
+    assert states[("file.convert", 0)] == states[("file.validate", 0)] == "skipped"  # no work for an unchanged file
     assert states[("dataset.approve", 0)] == "skipped" and states[("dataset.publish", 0)] == "success"
+    assert xcom(rerun, "file.fetch", 0)["status"] == "unchanged"
+    published = xcom(rerun, "dataset.publish")
+    assert (published["status"], published["uploaded"], published["uploaded_bytes"]) == ("unchanged", [], 0)
+    fetch_ti = next(t for t in rerun.get_task_instances() if t.task_id == "file.fetch")
+    assert fetch_ti.rendered_map_index == "pm25-hourly · unchanged"  # what the data engineer reads in the grid
     again = airflow_portal.action.package_show(id="pcd-pm25-hourly")
-    assert {r["id"] for r in again["resources"]} == ids_before and len(again["resources"]) == 2
+    assert {r["id"]: r["last_modified"] for r in again["resources"]} == ids_before
+    assert airflow_portal.action.package_activity_list(id="pcd-pm25-hourly", limit=100) == activities_before
     assert again["private"] is False and again["allow_harvest"] == "True"
     assert sorted(airflow_portal.action.package_list()) == datasets_before
     assert datasets_before.count("pcd-pm25-hourly") == 1

@@ -61,7 +61,9 @@ def test_run_stages_for_approval_then_opens_then_updates_in_place(demo_env, tmp_
 
     [first] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings,
                          approved_by="pcd-approver").datasets
-    assert first.published["approved_by"] == "pcd-approver" and first.published["rows"] == 480
+    assert first.published["approved_by"] == "pcd-approver"
+    # The files staged by the first run are unchanged: opening the dataset uploads nothing again.
+    assert (first.published["status"], first.published["uploaded"]) == ("metadata", [])
     pkg = ckan.action.package_show(id="pcd-pm25-publish-test")
     assert (pkg["private"], pkg["allow_harvest"]) == (False, "True")
     assert pkg["data_format"] == ["CSV", "อื่นๆ"] and pkg["data_format_other"] == "Parquet"
@@ -73,11 +75,13 @@ def test_run_stages_for_approval_then_opens_then_updates_in_place(demo_env, tmp_
     assert json.loads(csv["harvest_validation"])["outcome"] == "passed"
     assert [f["name"] for f in json.loads(csv["harvest_schema"])["fields"]][0] == "วันที่"
 
-    # Approved and unchanged: the next run publishes directly, in place.
+    # Approved and unchanged: the next run asks nobody and sends nothing.
     [second] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings).datasets
     assert second.awaiting_approval is None and second.published["created"] is False
-    assert {r["id"] for r in second.published["resources"]} == {r["id"] for r in pkg["resources"]}
-    assert len(ckan.action.package_show(id="pcd-pm25-publish-test")["resources"]) == 2
+    assert second.published["status"] == "unchanged" and second.published["unchanged"] == ["pm25-hourly"]
+    again = ckan.action.package_show(id="pcd-pm25-publish-test")
+    assert [r["id"] for r in again["resources"]] == [r["id"] for r in pkg["resources"]]
+    assert again["metadata_modified"] == pkg["metadata_modified"]
 
     # Withdrawal marks; it never deletes.
     proc = subprocess.run([sys.executable, "-m", "harvesters.cli", "withdraw", "pcd-pm25-publish-test",
@@ -112,7 +116,8 @@ def test_an_update_the_portal_refuses_changes_nothing(demo_env, tmp_path, portal
     assert after["metadata_modified"] == before["metadata_modified"]
 
     monkeypatch.setattr(publishing, "dataset_fields", real)
-    [update] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings).datasets
+    # Forced: the unchanged file is converted and uploaded again, in place.
+    [update] = run_source(loaded, settings=Settings.from_env(), portal_settings=portal_settings, force=True).datasets
     after = ckan.action.package_show(id="pcd-pm25-atomic")
     assert [r["id"] for r in after["resources"]] == [r["id"] for r in before["resources"]]  # replaced in place
     assert fetched(after) != fetched(before) and update.published["created"] is False

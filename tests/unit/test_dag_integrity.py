@@ -35,8 +35,11 @@ def test_every_source_renders_a_dag_with_policy(monkeypatch):
         assert dag.doc_md and "harvest run" in dag.doc_md
         assert dag.max_active_runs == 1
         tasks = {t.task_id: t for t in dag.tasks}
-        assert set(tasks) == {"gather", "file.fetch", "file.convert", "file.validate", "datasets",
-                              "dataset.prepare", "dataset.approve", "dataset.publish"}
+        assert set(tasks) == {"gather", "missing", "file.fetch", "file.convert", "file.validate", "datasets",
+                              "dataset.prepare", "dataset.approve", "dataset.publish", "assets", "report"}
+        # Files the source stopped offering are counted right after a gather that succeeded (and only then).
+        assert tasks["missing"].upstream_task_ids == {"gather"} and tasks["missing"].trigger_rule == "all_success"
+        assert dag.params["force"] is False  # `force`: re-harvest everything on demand
         # Files fan out in a mapped task group (a failed file stops only its own tasks), and so do the
         # portal datasets the source feeds.
         for group_id in ("file", "dataset"):
@@ -51,6 +54,11 @@ def test_every_source_renders_a_dag_with_policy(monkeypatch):
         assert tasks["dataset.approve"].upstream_task_ids == {"dataset.prepare"}
         assert {"dataset.approve", "dataset.prepare"} <= tasks["dataset.publish"].upstream_task_ids
         assert tasks["dataset.publish"].trigger_rule == "none_failed"
+        # Last, whatever failed before: asset events for changed datasets, then the run report.
+        assert tasks["assets"].upstream_task_ids == {"dataset.publish"} and tasks["assets"].trigger_rule == "all_done"
+        assert [a.name for a in tasks["assets"].outlets] == [f"harvest:{dag.dag_id}"]
+        assert tasks["report"].upstream_task_ids == {"assets"} and tasks["report"].trigger_rule == "all_done"
+        assert not tasks["report"].downstream_task_ids
         # The approval is addressed to the agency's approver.
         approve = tasks["dataset.approve"]
         assert approve.assigned_users == [{"id": f"{dag.dag_id.split('-')[0]}-approver",

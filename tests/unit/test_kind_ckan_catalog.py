@@ -168,7 +168,8 @@ def test_takes_data_resources_and_skips_the_rest(catalog, ctx, caplog):
 
     csv = by_id["r-csv"]
     assert (csv.url, csv.title, csv.suffix, csv.size) == (f"{catalog}/mixed/files/pm25.csv", "PM2.5 daily", ".csv", 1234)
-    assert (csv.etag, csv.modified) == ("2025-02-03T04:05:06", "2025-02-03T04:05:06")
+    # The version marker: the catalog's last change and hash of the file (and its URL); no stamp, no marker.
+    assert (csv.etag, csv.modified) == (f"2025-02-03T04:05:06||{csv.url}", "2025-02-03T04:05:06")
     assert csv.locator == {"catalog": f"{catalog}/mixed", "dataset": "pm25-daily", "dataset_id": "id-pm25-daily",
                            "resource_id": "r-csv"}
     assert by_id["r-xls"].suffix == ".xls"  # from the URL: the resource has no format
@@ -235,7 +236,7 @@ def test_token_from_the_connection_for_search_and_own_host_downloads(catalog, ct
     assert searches()[-1]["include_private"] == "true"
     assert [s["auth"] for s in Catalog.seen if s["path"].endswith("/package_search")] == [None, TOKEN]
     own, other = files
-    assert source.fetch(own, tmp_path / "s.csv", ctx) == "text/csv"
+    assert source.fetch(own, tmp_path / "s.csv", ctx).content_type == "text/csv"
     assert (tmp_path / "s.csv").read_bytes() == b"a,b\n1,2\n"
     # Another host (here: the same server by another name) never gets the token.
     with pytest.raises(FinalError, match="HTTP 403"):
@@ -249,7 +250,7 @@ def test_downloads_obey_robots_txt(catalog, ctx, tmp_path):
     blocked = next(f for f in source.gather(ctx) if f.locator["resource_id"] == "r-blocked")
     with pytest.raises(FinalError, match="robots.txt of 127.0.0.1:.* disallows .*/mixed/blocked/x.csv"):
         source.fetch(blocked, tmp_path / "x.csv", ctx)
-    assert src(f"{catalog}/mixed", respect_robots=False).fetch(blocked, tmp_path / "x.csv", ctx) == "text/csv"
+    assert src(f"{catalog}/mixed", respect_robots=False).fetch(blocked, tmp_path / "x.csv", ctx).content_type == "text/csv"
 
 
 @pytest.mark.parametrize("kw, message", [

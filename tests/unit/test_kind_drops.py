@@ -42,7 +42,8 @@ def fetch_one(source, remote, ctx, tmp_path: Path) -> FetchedFile:
 
 
 def paths(files) -> set[str]:
-    return {f.locator["path"] for f in files}
+    """The files gather offers to fetch (processed ones are listed too, as unchanged)."""
+    return {f.locator["path"] for f in files if f.status == "offered"}
 
 
 def drop_cycle(source, ctx, put, listing, tmp_path: Path) -> set[str]:
@@ -57,7 +58,9 @@ def drop_cycle(source, ctx, put, listing, tmp_path: Path) -> set[str]:
     assert Path(fetched["a.csv"].path).read_bytes() == A1
 
     source.acknowledge([fetched["a.csv"]], ctx)  # only a.csv was published
-    assert paths(source.gather(ctx)) == {"sub/c.csv"}  # processed a.csv is skipped
+    assert paths(source.gather(ctx)) == {"sub/c.csv"}  # processed a.csv is not fetched again
+    if source.mode == "marker":  # ...but still listed: it is there, unchanged (not missing)
+        assert {f.locator["path"]: f.status for f in source.gather(ctx)}["a.csv"] == "unchanged"
     assert {"sub/c.csv", "notes.txt"} <= listing()  # nothing unprocessed is deleted
 
     put("a.csv", A2)  # the agency replaces a.csv: a new version
@@ -69,11 +72,14 @@ def drop_cycle(source, ctx, put, listing, tmp_path: Path) -> set[str]:
     with pytest.raises(RetryableError, match="changed since it was listed"):
         source.fetch(again["sub/c.csv"], tmp_path / "c.csv", ctx)
 
-    latest = [fetch_one(source, f, ctx, tmp_path) for f in source.gather(ctx)]
+    latest = [fetch_one(source, f, ctx, tmp_path) for f in source.gather(ctx) if f.status == "offered"]
     assert {Path(f.path).read_bytes() for f in latest} == {A2, C2}
     source.acknowledge(latest, ctx)
-    with pytest.raises(SkipItem, match=r"nothing new in \S+ \((0|2) processed file\(s\) unchanged\)"):
-        source.gather(ctx)
+    if source.mode == "move":
+        with pytest.raises(SkipItem, match=r"nothing new in \S+"):
+            source.gather(ctx)
+    else:
+        assert {f.status for f in source.gather(ctx)} == {"unchanged"}
     return listing()
 
 
@@ -132,7 +138,24 @@ def test_max_files_takes_the_oldest_first(tmp_path):
         put(name, b"x\n1\n")
         os.utime(tmp_path / name, (1_700_000_000 + i, 1_700_000_000 + i))
     src = FolderDropSource(kind="folder_drop", path=str(tmp_path), max_files=2)
-    assert [f.locator["path"] for f in src.gather(context())] == ["c.csv", "a.csv"]
+    files = src.gather(context())
+    assert [f.locator["path"] for f in files if f.status == "offered"] == ["c.csv", "a.csv"]
+    assert [(f.locator["path"], f.status) for f in files if f.status != "offered"] == [("b.csv", "deferred")]
+
+
+def test_an_emptied_marker_drop_fails_rather_than_count_its_files_missing(tmp_path):
+    root = tmp_path / "drop"
+    root.mkdir()
+    put, _ = folder_ops(root)
+    src = FolderDropSource(kind="folder_drop", path=str(root))
+    with pytest.raises(SkipItem, match="nothing new"):  # a new drop with nothing yet: nothing to do
+        src.gather(context())
+    put("a.csv", A1)
+    ctx = context()
+    src.acknowledge([fetch_one(src, src.gather(ctx)[0], ctx, tmp_path)], ctx)
+    (root / "a.csv").unlink()
+    with pytest.raises(FinalError, match=r"is empty, but 1 file\(s\) were processed from it before"):
+        src.gather(ctx)
 
 
 # --------------------------------------------------------------------------- s3_drop (moto)

@@ -103,7 +103,7 @@ def test_fetch_writes_one_json_array_and_gather_offers_one_file(api, ctx, tmp_pa
     assert (remote.key, remote.title, remote.suffix, remote.convert) == \
         ("stations", "สถานีตรวจวัด", ".json", {"records_path": None})
     dest = tmp_path / "stations.json"
-    assert source.fetch(remote, dest, ctx) == "application/json"
+    assert source.fetch(remote, dest, ctx).content_type == "application/json"
     assert json.loads(dest.read_text(encoding="utf-8")) == RECORDS
     assert all(s["query"].get("province") == "เชียงใหม่" for s in Api.seen if s["path"] == "/stations")
 
