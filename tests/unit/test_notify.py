@@ -26,7 +26,7 @@ SOURCE = {"id": "pcd-test", "source": {"kind": "http", "files": [{"url": "https:
           "metadata": {"title": "t", "notes": "n", "maintainer": "m", "maintainer_email": "m@pcd.example.go.th",
                        "data_source": "s", "data_category": "public", "license_id": "odc",
                        "data_language": ["th"], "objective": ["public_service"], "data_type": "statistical",
-                       "update_frequency_unit": "day", "geo_coverage": "country", "tags": ["x"]}}
+                       "update_frequency_unit": "day", "geo_coverage": "country", "tags": ["ทดสอบ"]}}
 SECRET = "portal-token-never-mailed"
 
 
