@@ -42,5 +42,11 @@ class RunStaging:
 
     def dir(self, stage: str, *parts: str) -> Path:
         path = self.base.joinpath(stage, *parts)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a volume not mounted, read-only or full: retry later, publish nothing now
+            from .errors import RetryableError
+
+            raise RetryableError(f"staging store unavailable: cannot create {path} ({exc.strerror or exc}); "
+                                 "nothing was published", source=self.source) from None
         return path

@@ -135,6 +135,23 @@ def test_a_fetch_failure_names_the_source_the_url_and_the_kind(monkeypatch, tmp_
     assert "connection refused" in text and not any(name in text for name in BARE_NAMES)
 
 
+def test_an_unavailable_staging_store_fails_the_fetch_clearly(monkeypatch, tmp_path):
+    """A staging volume that is not there (here: its root is a plain file) fails before anything is
+    downloaded or published, retryably, naming the source and the folder."""
+    monkeypatch.setenv("HARVEST_CFG_DEMO_SITE_URL", "http://127.0.0.1:9")
+    cfg = load_source(REPO_ROOT / "include" / "sources" / "pcd" / "pm25-hourly.yaml").config
+    remote = RemoteFile(source=cfg.id, url="http://127.0.0.1:9/x.csv", key="x", title="x", suffix=".csv")
+    root = tmp_path / "not-a-volume"
+    root.write_text("")
+    from harvesters.staging import RunStaging
+
+    with pytest.raises(RetryableError) as info:
+        stages.fetch(cfg, remote, RunStaging(root, cfg.id, "r1"), stages.context(cfg, Settings.from_env()))
+    text = str(info.value)
+    assert text.startswith("pcd-pm25-hourly: ") and "staging store unavailable" in text and str(root) in text
+    assert "\n" not in text
+
+
 # ------------------------------------------------------------------ faults: the portal client
 
 
