@@ -73,6 +73,9 @@ def airflow_env(svc: dict, port: int, users: list[str]) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW_CONN_GDC_PORTAL": json.dumps({"conn_type": "http", "host": ckan["url"], "password": ckan["token"]}),
+        # The report task writes each run's summary as the run's note through Airflow's own API.
+        "AIRFLOW_CONN_AIRFLOW_API": json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{port}",
+                                                "login": "admin", "password": passwords(["admin"])["admin"]}),
         "HARVEST_STAGING_DIR": str(LOCAL / "staging"),
         "HARVEST_CFG_DEMO_SITE_URL": svc["demo_site"]["url"],
         "HARVEST_CFG_DEMO_CATALOG_URL": ckan["url"],  # the demo agency catalog (gistda/catalog.yaml) lives in the same CKAN
