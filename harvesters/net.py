@@ -13,14 +13,17 @@ import time
 import urllib.robotparser
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from . import __version__
 from .errors import FinalError, RetryableError
 from .settings import Settings
+
+if TYPE_CHECKING:  # imported where used: DAG files import the source kinds, which import this module
+    import requests
 
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 120.0  # seconds; a longer wait belongs to Airflow's task retry, not a sleeping worker
@@ -51,6 +54,8 @@ def _wait(retry_state) -> float:
 
 
 def session(settings: Settings | None = None) -> requests.Session:
+    import requests
+
     settings = settings or Settings.from_env()
     s = requests.Session()
     s.headers["User-Agent"] = f"ogd-harvester/{__version__} (+{settings.contact})"
@@ -59,6 +64,7 @@ def session(settings: Settings | None = None) -> requests.Session:
 
 def _get(url: str, *, http: requests.Session, timeout: float, attempts: int, **kwargs) -> requests.Response:
     """GET with the retry split: 429/5xx and connection errors retried, then RetryableError; 4xx final."""
+    import requests
 
     @retry(stop=stop_after_attempt(attempts), wait=_wait, retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
            reraise=True)
@@ -125,6 +131,8 @@ def robots_for(url: str, *, http: requests.Session, timeout: float) -> urllib.ro
     if origin in cache:
         return cache[origin]
     robots_url = f"{origin}/robots.txt"
+    import requests
+
     parser = urllib.robotparser.RobotFileParser(robots_url)
     try:
         response = http.get(robots_url, timeout=timeout)
