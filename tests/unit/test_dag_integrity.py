@@ -187,3 +187,39 @@ def test_an_id_used_twice_across_shard_files_shows_as_an_error_for_the_later_fil
     assert bag.dags["ag0-src000"].fileloc.endswith(f"harvest_sources_{shard_of(first, shards):02d}.py")
     placeholder = bag.dags[f"invalid__ag1__{path.stem}"]
     assert "already used by" in placeholder.description and "ag0/src000.yaml" in placeholder.description
+
+
+# The stage functions that send requests to the agency's server (gather reads catalogue and API pages too);
+# acknowledge only for kinds that mark files processed on the server (drops).
+TALKS_TO_AGENCY = ("stages.gather(", "stages.fetch(")
+ACKNOWLEDGES = "stages.acknowledge("
+
+
+def test_every_task_that_talks_to_the_agency_server_holds_its_pool(monkeypatch):
+    """Per-host pools only bound the requests made in tasks that hold the pool: find those tasks by what their
+    code calls (so a task added later is checked too), and check each demo DAG's pools."""
+    import inspect
+
+    from harvesters.config import load_all
+    from harvesters.kinds import acknowledges_remotely, pool_name
+
+    bag = load_dagbag(monkeypatch, SOURCES)
+    configs = {s.config.id: s.config for s in load_all(SOURCES)[0]}
+    checked = set()
+    for dag in bag.dags.values():
+        cfg = configs[dag.dag_id]
+        pool = pool_name(cfg.source) or "default_pool"
+        for t in dag.tasks:
+            fn = getattr(t, "python_callable", None)
+            code = inspect.getsource(inspect.unwrap(fn)) if fn else ""
+            if any(call in code for call in TALKS_TO_AGENCY) or (
+                    ACKNOWLEDGES in code and acknowledges_remotely(cfg.source)):
+                checked.add((cfg.source.kind, t.task_id))
+                assert t.pool == pool, (dag.dag_id, t.task_id, t.pool)
+            else:  # the others leave the agency's slots to those that need them
+                assert t.pool == "default_pool", (dag.dag_id, t.task_id, t.pool)
+    # Every kind's gather and fetch, the catalogue and API page reads (in gather), and drops' acknowledgements.
+    assert {("json_api", "gather"), ("ckan_catalog", "gather"), ("ckan_catalog", "file.fetch"),
+            ("web_page", "gather"), ("s3_drop", "dataset.publish"), ("sftp_drop", "dataset.publish")} <= checked
+    assert {c.source.kind for c in configs.values() if acknowledges_remotely(c.source)} == {"s3_drop", "sftp_drop"}
+    assert pool_name(configs["pcd-air-stations"].source).startswith("host_127_0_0_1")
