@@ -32,7 +32,7 @@ from airflow.sdk import Param, dag, task, task_group
 
 from harvesters.config import LoadedSource
 from harvesters.errors import ConfigError
-from harvesters.kinds import pool_name
+from harvesters.kinds import acknowledges_remotely, pool_name
 from harvest_notify import HarvestFailureNotifier
 from harvest_runlog import final_tasks
 
@@ -146,6 +146,8 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
 
     # Per-host concurrency: every request to one agency server goes through that host's pool.
     pool = pool_name(cfg.source) or "default_pool"
+    # Publishing a drop marks its files processed on the agency's server (stages.acknowledge).
+    publish_pool = pool if acknowledges_remotely(cfg.source) else "default_pool"
 
     def context_for(cfg_now):
         from harvesters import stages
@@ -301,7 +303,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
             # datasets' failed files upstream cannot fail it. none_failed, not *_min_one_success: a skipped
             # approval lets it run, and Airflow judges "fast" rules in a mapped group across every
             # dataset before expanding (one held-back dataset would stop all publishes).
-            @task(map_index_template="{{ file_key }}", trigger_rule="none_failed")
+            @task(map_index_template="{{ file_key }}", trigger_rule="none_failed", pool=publish_pool)
             @_airflow_errors
             def publish(group: dict, plan: dict, **context) -> dict:
                 from harvesters import datasets as grouping

@@ -359,13 +359,17 @@ def inline_secrets(raw: Any, where: str = "") -> list[tuple[str, str]]:
     return problems
 
 
-def load_source(path: Path, sources_dir: Path | None = None) -> LoadedSource:
-    """Read, merge, interpolate and check one source file. Raises ConfigError."""
+def load_source(path: Path, sources_dir: Path | None = None, read_yaml=None) -> LoadedSource:
+    """Read, merge, interpolate and check one source file. Raises ConfigError.
+
+    ``read_yaml(path) -> dict`` replaces the file reading (the DAG files pass a content-keyed cache).
+    """
     path = Path(path)
-    raw = _read_yaml(path)
+    read = read_yaml or _read_yaml
+    raw = read(path)
     defaults_file = path.parent / AGENCY_DEFAULTS
     if defaults_file.exists() and defaults_file != path:
-        raw = _merge(_read_yaml(defaults_file), raw)
+        raw = _merge(read(defaults_file), raw)
     raw.setdefault("agency", path.parent.name)
     from .settings import Settings
 
@@ -394,20 +398,26 @@ def discover(sources_dir: Path) -> list[Path]:
                   if p.suffix in (".yaml", ".yml") and p.name != AGENCY_DEFAULTS and not p.name.startswith("."))
 
 
-def load_all(sources_dir: Path, paths: list[Path] | None = None) -> tuple[list[LoadedSource], list[ConfigError]]:
+def duplicate_id(path: Path, source_id: str, first: Path) -> ConfigError:
+    """The error of a file whose id an earlier file (in sorted order) already uses."""
+    return ConfigError(str(path), [("id", f"{source_id!r} is already used by {first}")])
+
+
+def load_all(sources_dir: Path, paths: list[Path] | None = None,
+             read_yaml=None) -> tuple[list[LoadedSource], list[ConfigError]]:
     """Load every source; a broken file is reported, never hides the others."""
     loaded: list[LoadedSource] = []
     errors: list[ConfigError] = []
     seen: dict[str, Path] = {}
     for path in paths if paths is not None else discover(sources_dir):
         try:
-            source = load_source(path, sources_dir)
+            source = load_source(path, sources_dir, read_yaml)
         except ConfigError as exc:
             errors.append(exc)
             continue
         first = seen.setdefault(source.config.id, path)
         if first != path:
-            errors.append(ConfigError(str(path), [("id", f"{source.config.id!r} is already used by {first}")]))
+            errors.append(duplicate_id(path, source.config.id, first))
             continue
         loaded.append(source)
     return loaded, errors

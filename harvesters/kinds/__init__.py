@@ -4,8 +4,9 @@ A kind's settings model has a ``kind`` literal (the discriminator in the source
 config) and ``gather(ctx) -> list[RemoteFile]``. Kinds whose files are plain URLs
 share the generic HTTP fetch; others add their own.
 
-Per-host concurrency: ``pool_name(source)`` names the Airflow pool a source's
-fetch tasks should run in (one pool per host, or per Connection for drops), and
+Per-host concurrency: ``pool_name(source)`` names the Airflow pool every task that talks to
+the source's server runs in (gather with its page reads, fetch, and for drops the publish that
+marks files processed: ``acknowledges_remotely``; one pool per host, or per Connection for drops), and
 ``pools(configs)`` lists every pool the configs need with its slots.
 """
 
@@ -46,6 +47,17 @@ def pool_name(source_settings: Any) -> str | None:
     if not key:
         return None
     return re.sub(r"[^a-z0-9_]+", "_", key.lower()).strip("_")[:250]
+
+
+def acknowledges_remotely(source_settings: Any) -> bool:
+    """Does marking files processed after a publish talk to the source's server (S3 and SFTP drops)?
+
+    Then the publish task too must hold the server's pool.
+    """
+    from .base import SourceKind
+
+    settings = _settings(source_settings)
+    return pool_name(settings) is not None and type(settings).acknowledge is not SourceKind.acknowledge
 
 
 def pools(configs: Iterable[Any], slots: int = DEFAULT_POOL_SLOTS) -> dict[str, int]:

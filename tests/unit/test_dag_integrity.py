@@ -85,14 +85,149 @@ def test_broken_config_shows_as_its_own_failing_dag(monkeypatch, tmp_path):
 
 
 def test_dag_file_parses_without_heavy_imports():
-    """Parsing must not import pandas, pyarrow, GX or ckanapi (seconds per parse, on every scheduler loop)."""
+    """Parsing must not import pandas, pyarrow, GX, ckanapi or even requests (every task start pays it again)."""
     code = textwrap.dedent(f"""
         import runpy, sys
-        runpy.run_path({str(DAGS / 'harvest_sources.py')!r})
-        heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations', 'ckanapi', 'requests_toolbelt', 'openpyxl')
-                 if m in sys.modules]
+        runpy.run_path({str(DAGS / 'harvest_sources_00.py')!r})
+        heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations', 'ckanapi', 'requests_toolbelt', 'openpyxl',
+                             'requests') if m in sys.modules]
         print('heavy=' + ','.join(heavy))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "heavy=", f"heavy modules imported at parse time: {out.stdout}"
+
+
+# -- Parsing at scale (harvesters/source_index.py): shards, a content-keyed cache, an index for workers --------
+
+def _many_sources(root, n=300, agencies=6):
+    """n copies of a demo http config with their own ids, spread over a few agencies (and so over every shard)."""
+    template = (SOURCES / "pcd" / "pm25-hourly.yaml").read_text(encoding="utf-8")
+    defaults = (SOURCES / "pcd" / "_agency.yaml").read_text(encoding="utf-8")
+    for a in range(agencies):
+        (root / f"ag{a}").mkdir(parents=True)
+        (root / f"ag{a}" / "_agency.yaml").write_text(defaults.replace("agency: pcd", f"agency: ag{a}"), encoding="utf-8")
+    for i in range(n):
+        (root / f"ag{i % agencies}" / f"src{i:03d}.yaml").write_text(
+            template.replace("id: pcd-pm25-hourly", f"id: ag{i % agencies}-src{i:03d}"), encoding="utf-8")
+    return root
+
+
+def _worker_parse(sources_dir, index_dir, dag_id):
+    """Parse the DAG folder as a task start does (parsing context set), in a fresh process; returns the DAG ids
+    built and every file under ``sources_dir`` that was opened (an audit hook sees every open())."""
+    code = textwrap.dedent(f"""
+        import json, sys
+        opened = set()
+        sys.addaudithook(lambda event, args: event == "open" and isinstance(args[0], str)
+                         and args[0].startswith({str(sources_dir)!r}) and opened.add(args[0]))
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(DAGS)!r})
+        print(json.dumps({{"dags": sorted(bag.dag_ids), "errors": list(bag.import_errors), "opened": sorted(opened)}}))
+    """)
+    import json
+    import os
+
+    env = {**os.environ, "HARVEST_SOURCES_DIR": str(sources_dir), "HARVEST_INDEX_DIR": str(index_dir),
+           "_AIRFLOW_PARSING_CONTEXT_DAG_ID": dag_id}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_many_sources_parse_into_shards_and_a_task_start_reads_only_its_own_config(monkeypatch, tmp_path):
+    sources = _many_sources(tmp_path / "sources")
+    broken = sources / "ag2" / "src014.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("geo_coverage: province", "geo_coverage: mars"),
+                      encoding="utf-8")
+    monkeypatch.setenv("HARVEST_INDEX_DIR", str(tmp_path / "index"))
+    bag = load_dagbag(monkeypatch, sources)
+    assert bag.import_errors == {}
+    assert len(bag.dags) == 300 and "invalid__ag2__src014" in bag.dags and "ag2-src014" not in bag.dags
+    per_file = [s.dag_num for s in bag.dagbag_stats]
+    assert len(per_file) >= 8 and max(per_file) < 100, per_file  # spread over the shard files, none holds most
+
+    # A task start: only its own config and its agency's defaults are read, whatever the number of sources.
+    seen = _worker_parse(sources, tmp_path / "index", "ag3-src123")
+    assert seen["errors"] == [] and seen["dags"] == ["ag3-src123"]
+    assert seen["opened"] == [str(sources / "ag3" / "_agency.yaml"), str(sources / "ag3" / "src123.yaml")]
+    # The broken config's placeholder DAG too.
+    seen = _worker_parse(sources, tmp_path / "index", "invalid__ag2__src014")
+    assert seen["dags"] == ["invalid__ag2__src014"]
+    assert seen["opened"] == [str(sources / "ag2" / "_agency.yaml"), str(broken)]
+
+
+def test_parse_cache_never_shows_a_stale_dag(monkeypatch, tmp_path):
+    sources = _many_sources(tmp_path / "sources", n=40, agencies=2)
+    monkeypatch.setenv("HARVEST_INDEX_DIR", str(tmp_path / "index"))
+    assert load_dagbag(monkeypatch, sources).dags["ag1-src001"].description.startswith("ค่าฝุ่น")
+    assert any((tmp_path / "index").rglob("*.yaml.json"))  # the cache is in use from here on
+
+    edited = sources / "ag1" / "src001.yaml"
+    text = edited.read_text(encoding="utf-8").replace("  title: ค่าฝุ่นละออง", "  title: แก้แล้ว ค่าฝุ่นละออง")
+    edited.write_text(text, encoding="utf-8")
+    (sources / "ag0" / "src002.yaml").unlink()
+    defaults = sources / "ag0" / "_agency.yaml"  # agency defaults are part of every source's config
+    defaults.write_text(defaults.read_text(encoding="utf-8").replace("owner: pcd-open-data", "owner: ag0-team"),
+                        encoding="utf-8")
+    bag = load_dagbag(monkeypatch, sources)
+    assert bag.import_errors == {}
+    assert bag.dags["ag1-src001"].description.startswith("แก้แล้ว")
+    assert "ag0-src002" not in bag.dags and len(bag.dags) == 39
+    assert bag.dags["ag0-src000"].owner == "ag0-team"
+
+
+def test_an_id_used_twice_across_shard_files_shows_as_an_error_for_the_later_file(monkeypatch, tmp_path):
+    from harvesters.source_index import shard_of
+
+    sources = _many_sources(tmp_path / "sources", n=40, agencies=2)
+    monkeypatch.setenv("HARVEST_INDEX_DIR", str(tmp_path / "index"))
+    load_dagbag(monkeypatch, sources)  # every shard publishes its ids
+    shards = len(list(DAGS.glob("harvest_sources_[0-9]*.py")))
+    first = "ag0/src000.yaml"
+    later = next(f"ag1/src{i:03d}.yaml" for i in range(1, 40, 2)
+                 if shard_of(f"ag1/src{i:03d}.yaml", shards) != shard_of(first, shards))
+    path = sources / later
+    path.write_text(path.read_text(encoding="utf-8").replace(f"id: ag1-{path.stem}", "id: ag0-src000"),
+                    encoding="utf-8")
+    bag = load_dagbag(monkeypatch, sources)
+    assert bag.import_errors == {}
+    assert bag.dags["ag0-src000"].fileloc.endswith(f"harvest_sources_{shard_of(first, shards):02d}.py")
+    placeholder = bag.dags[f"invalid__ag1__{path.stem}"]
+    assert "already used by" in placeholder.description and "ag0/src000.yaml" in placeholder.description
+
+
+# The stage functions that send requests to the agency's server (gather reads catalogue and API pages too);
+# acknowledge only for kinds that mark files processed on the server (drops).
+TALKS_TO_AGENCY = ("stages.gather(", "stages.fetch(")
+ACKNOWLEDGES = "stages.acknowledge("
+
+
+def test_every_task_that_talks_to_the_agency_server_holds_its_pool(monkeypatch):
+    """Per-host pools only bound the requests made in tasks that hold the pool: find those tasks by what their
+    code calls (so a task added later is checked too), and check each demo DAG's pools."""
+    import inspect
+
+    from harvesters.config import load_all
+    from harvesters.kinds import acknowledges_remotely, pool_name
+
+    bag = load_dagbag(monkeypatch, SOURCES)
+    configs = {s.config.id: s.config for s in load_all(SOURCES)[0]}
+    checked = set()
+    for dag in bag.dags.values():
+        cfg = configs[dag.dag_id]
+        pool = pool_name(cfg.source) or "default_pool"
+        for t in dag.tasks:
+            fn = getattr(t, "python_callable", None)
+            code = inspect.getsource(inspect.unwrap(fn)) if fn else ""
+            if any(call in code for call in TALKS_TO_AGENCY) or (
+                    ACKNOWLEDGES in code and acknowledges_remotely(cfg.source)):
+                checked.add((cfg.source.kind, t.task_id))
+                assert t.pool == pool, (dag.dag_id, t.task_id, t.pool)
+            else:  # the others leave the agency's slots to those that need them
+                assert t.pool == "default_pool", (dag.dag_id, t.task_id, t.pool)
+    # Every kind's gather and fetch, the catalogue and API page reads (in gather), and drops' acknowledgements.
+    assert {("json_api", "gather"), ("ckan_catalog", "gather"), ("ckan_catalog", "file.fetch"),
+            ("web_page", "gather"), ("s3_drop", "dataset.publish"), ("sftp_drop", "dataset.publish")} <= checked
+    assert {c.source.kind for c in configs.values() if acknowledges_remotely(c.source)} == {"s3_drop", "sftp_drop"}
+    assert pool_name(configs["pcd-air-stations"].source).startswith("host_127_0_0_1")
