@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from .. import net
 from ..errors import FinalError
 from ..gdc.model import DERIVED, DatasetMetadata
 from ..results import DatasetTarget, RemoteFile
@@ -171,6 +170,7 @@ class CkanCatalogSource(WebRequests):
         # No robots.txt here: CKAN's stock robots.txt disallows /api/ to keep crawlers off the search pages,
         # but the action API is the machine interface a harvester is meant to use (resource downloads
         # still obey robots.txt, in fetch).
+        from .. import net  # lazily: DAG parsing imports the kinds, not requests
         response = net.get(endpoint, http=ctx.http, timeout=self.timeout, params=params, headers=headers)
         try:
             body = response.json()

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .. import net
 from ..results import RemoteFile
 from .base import Download, HarvestContext, WebPageKind, http_download
 from .common import ascii_key, check_css, check_key, file_name
@@ -63,6 +62,7 @@ class HtmlTableSource(WebPageKind):
 
     def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
         if self.respect_robots:  # refuse at once, not after the fan-out
+            from .. import net  # lazily: DAG parsing imports the kinds, not requests
             net.check_robots(self.url, http=ctx.http, timeout=self.timeout)
         name = file_name(self.url) or urlsplit(self.url).netloc
         choice = self.table.model_dump(exclude_none=True) if self.table else None

@@ -16,7 +16,6 @@ from urllib.parse import urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .. import net
 from ..errors import FinalError, RefusedFile
 from ..results import RemoteFile
 from ..settings import LIMIT_VARS
@@ -78,6 +77,7 @@ class JsonApiSource(WebPageKind):
 
     def gather(self, ctx: HarvestContext) -> list[RemoteFile]:
         if self.respect_robots:
+            from .. import net  # lazily: DAG parsing imports the kinds, not requests
             net.check_robots(self.url, http=ctx.http, timeout=self.timeout)
         name = file_name(self.url) or urlsplit(self.url).netloc
         return [RemoteFile(source=ctx.source_id, url=self.url, key=self.key or ascii_key(name) or "records",
@@ -141,6 +141,7 @@ class JsonApiSource(WebPageKind):
                 raise FinalError(f"{self.url} has more than max_pages={self.max_pages} pages "
                                  f"({read} records read so far): raise max_pages or narrow the params")
             # The credentials are for the configured endpoint's origin: a next link elsewhere goes without.
+            from .. import net  # lazily: DAG parsing imports the kinds, not requests
             response = net.get(url, http=ctx.http, timeout=self.timeout, params=params or None, headers=headers,
                                auth=auth, robots=self.respect_robots, credentials_for=self.url)
             try:

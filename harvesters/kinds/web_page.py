@@ -19,7 +19,6 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .. import net
 from ..results import DatasetTarget, RemoteFile
 from .base import HarvestContext, WebPageKind
 from .common import check_css, check_regex, dataset_slug, file_name, suffix_of, unique_keys, unique_titles
@@ -112,6 +111,7 @@ class WebPageSource(WebPageKind):
     def _page(self, url: str, ctx: HarvestContext):
         from bs4 import BeautifulSoup
 
+        from .. import net  # lazily: DAG parsing imports the kinds, not requests
         response = net.get(url, http=ctx.http, timeout=self.timeout, headers=self.headers,
                            robots=self.respect_robots, credentials_for=self.url)
         # Thai pages often omit the charset in the header: let the parser read <meta charset> from the bytes.
