@@ -42,8 +42,9 @@ def _typed_rows(count: int, seed: int) -> list[list]:
     return [[row[0]] + [cell(v) for v in row[1:]] for row in csv.reader(io.StringIO("".join(lines)))]
 
 
-def _rows_for(size: int, write, sample_rows: int, work: Path) -> int:
+def _rows_for(size: int, write, work: Path) -> int:
     """How many rows make a file of about ``size`` bytes: write a sample, scale by its size."""
+    sample_rows = 20_000 if size > 5_000_000 else 2_000
     sample = work / "sample"
     write(sample, sample_rows)
     per_row = sample.stat().st_size / sample_rows
@@ -83,12 +84,12 @@ def _write_xls(path: Path, rows: int) -> None:
 
 
 def xlsx_file(path: Path, size: int) -> Path:
-    _write_xlsx(path, _rows_for(size, _write_xlsx, 20_000, path.parent))
+    _write_xlsx(path, _rows_for(size, _write_xlsx, path.parent))
     return path
 
 
 def xls_file(path: Path, size: int) -> Path:
-    _write_xls(path, _rows_for(size, _write_xls, 20_000, path.parent))
+    _write_xls(path, _rows_for(size, _write_xls, path.parent))
     return path
 
 

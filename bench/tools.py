@@ -152,7 +152,7 @@ def dagbag(folder: str) -> dict:
     from airflow.dag_processing.dagbag import DagBag
 
     imported = time.perf_counter()
-    bag = DagBag(dag_folder=folder, include_examples=False)
+    bag = DagBag(dag_folder=folder)
     parsed = time.perf_counter()
     errors = sorted({str(e).strip().splitlines()[-1][:160] for e in bag.import_errors.values()})
     return {"airflow_import_s": imported - start, "parse_s": parsed - imported, "dags": len(bag.dags),
