@@ -40,7 +40,7 @@ MB = 1_000_000
 GROUPS = ("convert", "big", "excel", "parse", "publish", "reharvest")
 
 FULL = {"csv": 300 * MB, "big": 1024 * MB, "xlsx": 50 * MB, "xls": 20 * MB, "files": 20, "file": 1 * MB,
-        "parse": (1_000, 10_000), "publish": (1 * MB, 100 * MB), "reps": 3, "cap": 300}
+        "parse": (1_000, 10_000), "publish": (1 * MB, 100 * MB), "reps": 3, "cap": 150}
 QUICK = {"csv": 3 * MB, "big": 6 * MB, "xlsx": MB // 2, "xls": MB // 4, "files": 20, "file": 20_000,
          "parse": (20,), "publish": (MB // 10, 1 * MB), "reps": 1, "cap": 180}
 
