@@ -57,6 +57,8 @@ class Job:
     after: object = None  # callable(result) run after each repetition (counters, cleanup)
     results: list[dict] = field(default_factory=list)
     timed_out: bool = False
+    cap_scale: float = 1.0  # the 1 GB file gets a cap in proportion to its size
+    requires: "Job | None" = None  # runs only when this job's run of the same round succeeded
 
 
 def measure(job: Job, cap: float) -> dict:
@@ -74,7 +76,7 @@ class Bench:
     def __init__(self, args):
         self.sizes = dict(QUICK if args.quick else FULL)
         self.reps = args.reps or self.sizes["reps"]
-        self.cap = self.sizes["cap"]
+        self.cap = args.cap or self.sizes["cap"]
         self.groups = [g for g in GROUPS if not args.only or g in args.only.split(",")]
         self.work = Path(tempfile.mkdtemp(prefix="harvest-bench-"))
         self.services_dir = args.services
@@ -96,17 +98,18 @@ class Bench:
 
     def convert_jobs(self, src: Path, group: str, label: str, peers: bool) -> None:
         size = src.stat().st_size
+        scale = max(1.0, size / self.sizes["csv"])
         harvest_out = self.work / "out" / f"harvest-{group}"
 
         def fresh(path: Path):
             return lambda: (shutil.rmtree(path, ignore_errors=True), path.mkdir(parents=True))
 
-        self.jobs.append(Job(group, label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(harvest_out)],
-                             self.env, size, before=fresh(harvest_out)))
+        convert = Job(group, label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(harvest_out)],
+                      self.env, size, before=fresh(harvest_out), cap_scale=scale)
         suite = BENCH / "rain_suite.json"
-        self.jobs.append(Job(group, f"validate the {label[8:]} output", "harvest (GX on DuckDB)",
-                             [PY, str(BENCH / "tools.py"), "validate", str(harvest_out / f"{src.stem}.parquet"),
-                              str(suite), str(harvest_out)], self.env, size))
+        self.jobs += [convert, Job(group, f"validate the {label[8:]} output", "harvest (GX on DuckDB)",
+                                   [PY, str(BENCH / "tools.py"), "validate", str(harvest_out / f"{src.stem}.parquet"),
+                                    str(suite), str(harvest_out)], self.env, size, cap_scale=scale, requires=convert)]
         if peers:
             for tool, name in (("pyarrow", "pyarrow alone (no cleaning)"), ("polars", "Polars, hand-written cleaning"),
                                ("duckdb", "DuckDB cleaning, iconv pipe")):
@@ -148,8 +151,8 @@ class Bench:
             self.convert_jobs(inputs.csv_file(data / "thai_cp874_big.csv", s["big"], seed=2), "big",
                               f"convert {s['big'] / MB:,.0f} MB cp874 CSV", peers=False)
         if "excel" in self.groups:
-            self.excel_jobs(inputs.xlsx_file(data / "thai.xlsx", s["xlsx"]), f"read/convert {s['xlsx'] / MB:.1f} MB XLSX")
-            self.excel_jobs(inputs.xls_file(data / "thai.xls", s["xls"]), f"read/convert {s['xls'] / MB:.1f} MB XLS")
+            for path in (inputs.xlsx_file(data / "thai.xlsx", s["xlsx"]), inputs.xls_file(data / "thai.xls", s["xls"])):
+                self.excel_jobs(path, f"read/convert {path.stat().st_size / MB:.1f} MB {path.suffix[1:].upper()}")
         if "parse" in self.groups:
             for count in s["parse"]:
                 self.parse_jobs(count)
@@ -233,9 +236,10 @@ class Bench:
         for rnd in range(self.reps):
             # Rotate the order within each group, keeping each convert job before its validation.
             for job in _rotated(repeated, rnd):
-                if job.timed_out:
+                if job.timed_out or (job.requires and (len(job.requires.results) <= rnd
+                                                         or job.requires.results[rnd]["rc"] != 0)):
                     continue
-                result = measure(job, self.cap)
+                result = measure(job, self.cap * job.cap_scale)
                 job.results.append(result)
                 job.timed_out = result["rc"] == "timeout"
                 status = "timeout" if job.timed_out else ("FAILED: " + str(result["error"]) if result["rc"] else "")
@@ -266,7 +270,7 @@ class Bench:
             out = [r["out"] or {} for r in ok]
             notes, ratio, rate = [], "", ""
             if job.timed_out:
-                notes.append(f"> {self.cap:.0f} s cap, not repeated")
+                notes.append(f"> {self.cap * job.cap_scale:.0f} s cap, not repeated")
             if len(ok) < len(job.results) and not job.timed_out:
                 notes.append(f"{len(job.results) - len(ok)} run(s) failed: {job.results[-1]['error']}")
             figure = seconds
@@ -341,6 +345,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small inputs, one round: a smoke run (figures meaningless)")
     parser.add_argument("--reps", type=int, help="rounds (default 3; --quick 1)")
     parser.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
+    parser.add_argument("--cap", type=float, help="seconds one measurement may take (default 150; the 1 GB "
+                        "conversion gets it in proportion to its size)")
     parser.add_argument("--services", help="state dir of a running local stack (default: start one, stop it after)")
     args = parser.parse_args(argv)
     bench = Bench(args)
