@@ -290,10 +290,12 @@ class Bench:
                     ratio = f"{seconds / base:.2f}× harvest" if base else ""
             if job.group == "parse" and out:
                 figure = _median([o["parse_s"] for o in out])
-                if "DagBag" in job.tool:
+                timeouts = sum(1 for o in out if o["import_errors"])
+                if "DagBag" in job.tool and not timeouts:
                     ratio = f"{figure / job.size * 1000:.2f} s per 1,000 configs"
-                notes.append(f"{out[0]['dags']} DAGs, {out[0]['import_errors']} import errors"
-                             + (f" ({out[0]['first_error']})" if out[0]["first_error"] else "")
+                errors = [o["first_error"] for o in out if o["first_error"]]
+                notes.append("DAGs per run " + ", ".join(str(o["dags"]) for o in out)
+                             + (f"; {timeouts} run(s) with import errors ({errors[0]})" if timeouts else "")
                              + f"; Airflow import {_median([o['airflow_import_s'] for o in out]):.1f} s")
             if job.group == "publish" and out:
                 figure = _median([o["publish_s"] for o in out])
