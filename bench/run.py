@@ -1,0 +1,370 @@
+"""The benchmark: every measurement of issue 10 side by side, printed as one table.
+
+    bench/run [--quick] [--reps N] [--only GROUP,...] [--services STATE_DIR] [--keep]
+
+It generates its inputs into a temp dir (removed at the end), starts the local portal
+(CKAN and what it needs, include/devstack/services.py) unless ``--services`` names the
+state dir of a running stack, and runs the measurements in rounds: each round runs
+every measurement once, in a rotating order, so the repetitions of all tools are
+interleaved and a busy spell of the machine hits them alike. Each measurement is
+its own process started through bench/measure.py, whose ``RUSAGE_CHILDREN`` peak RSS
+belongs to that process alone. The table shows medians over the rounds.
+
+Groups (``--only``): convert, big, excel, parse, publish, reharvest. A measurement
+that overruns its time cap is reported as "> cap" and not repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import inputs
+from loopback import AgencySite, CountingProxy
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+PY = sys.executable
+HARVEST = str(Path(sys.executable).with_name("harvest"))
+MB = 1_000_000
+GROUPS = ("convert", "big", "excel", "parse", "publish", "reharvest")
+
+FULL = {"csv": 300 * MB, "big": 1024 * MB, "xlsx": 50 * MB, "xls": 20 * MB, "files": 20, "file": 1 * MB,
+        "parse": (1_000, 10_000), "publish": (1 * MB, 100 * MB), "reps": 3, "cap": 150}
+QUICK = {"csv": 3 * MB, "big": 6 * MB, "xlsx": MB // 2, "xls": MB // 4, "files": 20, "file": 20_000,
+         "parse": (20,), "publish": (MB // 10, 1 * MB), "reps": 1, "cap": 180}
+
+
+@dataclass
+class Job:
+    group: str
+    measurement: str  # the table's first column
+    tool: str
+    argv: list[str]
+    env: dict = field(default_factory=dict)
+    size: float | None = None  # input bytes, for MB/s
+    before: object = None  # callable run before each repetition
+    after: object = None  # callable(result) run after each repetition (counters, cleanup)
+    results: list[dict] = field(default_factory=list)
+    timed_out: bool = False
+    cap_scale: float = 1.0  # the 1 GB file gets a cap in proportion to its size
+    requires: "Job | None" = None  # runs only when this job's run of the same round succeeded
+
+
+def measure(job: Job, cap: float) -> dict:
+    if job.before:
+        job.before()
+    proc = subprocess.run([PY, str(BENCH / "measure.py"), "--timeout", str(cap), "--", *job.argv],
+                          capture_output=True, text=True, env={**os.environ, **job.env}, cwd=REPO)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if job.after:
+        job.after(result)
+    return result
+
+
+class Bench:
+    def __init__(self, args):
+        self.sizes = dict(QUICK if args.quick else FULL)
+        self.reps = args.reps or self.sizes["reps"]
+        self.cap = args.cap or self.sizes["cap"]
+        self.groups = [g for g in GROUPS if not args.only or g in args.only.split(",")]
+        self.work = Path(tempfile.mkdtemp(prefix="harvest-bench-"))
+        self.services_dir = args.services
+        self.own_stack: Path | None = None
+        self.site: AgencySite | None = None
+        self.proxy: CountingProxy | None = None
+        self.jobs: list[Job] = []
+        self.notes: list[str] = []
+        self.env = {"HARVEST_STAGING_DIR": str(self.work / "staging"), "GX_ANALYTICS_ENABLED": "False",
+                    "HARVEST_DEBUG": "1"}
+
+    # ------------------------------------------------------------------ inputs and jobs
+
+    def out_dir(self, name: str) -> Path:
+        path = self.work / "out" / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def convert_jobs(self, src: Path, group: str, label: str, peers: bool) -> None:
+        size = src.stat().st_size
+        scale = max(1.0, size / self.sizes["csv"])
+        harvest_out = self.work / "out" / f"harvest-{group}"
+
+        def fresh(path: Path):
+            return lambda: (shutil.rmtree(path, ignore_errors=True), path.mkdir(parents=True))
+
+        convert = Job(group, label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(harvest_out)],
+                      self.env, size, before=fresh(harvest_out), cap_scale=scale)
+        suite = BENCH / "rain_suite.json"
+        self.jobs += [convert, Job(group, f"validate the {label[8:]} output", "harvest (GX on DuckDB)",
+                                   [PY, str(BENCH / "tools.py"), "validate", str(harvest_out / f"{src.stem}.parquet"),
+                                    str(suite), str(harvest_out)], self.env, size, cap_scale=scale, requires=convert)]
+        if peers:
+            for tool, name in (("pyarrow", "pyarrow alone (no cleaning)"), ("polars", "Polars, hand-written cleaning"),
+                               ("duckdb", "DuckDB cleaning, iconv pipe")):
+                out = self.work / "out" / tool
+                self.jobs.append(Job(group, label, name, [PY, str(BENCH / "tools.py"), tool, str(src), str(out)],
+                                     self.env, size, before=fresh(out), after=lambda r, o=out: shutil.rmtree(o)))
+
+    def excel_jobs(self, src: Path, label: str) -> None:
+        size = src.stat().st_size
+        out = self.work / "out" / f"excel-{src.suffix}"
+        self.jobs.append(Job("excel", label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(out)],
+                             self.env, size, after=lambda r: shutil.rmtree(out, ignore_errors=True)))
+        for tool, name in (("pandas-excel", "pandas.read_excel (read only)"), ("calamine", "python-calamine (read only)")):
+            self.jobs.append(Job("excel", label, name, [PY, str(BENCH / "tools.py"), tool, str(src)], self.env, size))
+
+    def parse_jobs(self, count: int) -> None:
+        sources = inputs.sources_for_parsing(self.work / f"sources-{count}", count)
+        home = self.work / "airflow"
+        home.mkdir(exist_ok=True)
+        env = {**self.env, "HARVEST_SOURCES_DIR": str(sources), "AIRFLOW_HOME": str(home),
+               "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+               "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+               "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
+        argv = [PY, str(BENCH / "tools.py"), "dagbag", str(REPO / "dags")]
+        label = f"DAG parse, {count:,} configs"
+        self.jobs.append(Job("parse", label, "whole dags/ folder (DagBag)", argv, env, count))
+        one = f"bench-{count // 2:05d}"
+        self.jobs.append(Job("parse", label, "task start on a worker (parsing context)", argv,
+                             {**env, "_AIRFLOW_PARSING_CONTEXT_DAG_ID": one}, count))
+
+    def build(self) -> None:
+        s = self.sizes
+        data = self.work / "data"
+        data.mkdir()
+        if "convert" in self.groups:
+            self.convert_jobs(inputs.csv_file(data / "thai_cp874.csv", s["csv"]), "convert",
+                              f"convert {s['csv'] / MB:,.0f} MB cp874 CSV", peers=True)
+        if "big" in self.groups:
+            self.convert_jobs(inputs.csv_file(data / "thai_cp874_big.csv", s["big"], seed=2), "big",
+                              f"convert {s['big'] / MB:,.0f} MB cp874 CSV", peers=False)
+        if "excel" in self.groups:
+            for path in (inputs.xlsx_file(data / "thai.xlsx", s["xlsx"]), inputs.xls_file(data / "thai.xls", s["xls"])):
+                self.excel_jobs(path, f"read/convert {path.stat().st_size / MB:.1f} MB {path.suffix[1:].upper()}")
+        if "parse" in self.groups:
+            for count in s["parse"]:
+                self.parse_jobs(count)
+        if "publish" in self.groups or "reharvest" in self.groups:
+            self.start_stack()
+        if "publish" in self.groups:
+            for size in s["publish"]:
+                self.publish_job(size)
+        if "reharvest" in self.groups:
+            self.reharvest_jobs()
+
+    # ------------------------------------------------------------------ the portal
+
+    def start_stack(self) -> None:
+        sys.path.insert(0, str(REPO / "include" / "devstack"))
+        import services as devstack
+
+        if self.services_dir:
+            info = json.loads((Path(self.services_dir) / "services.json").read_text())
+        else:
+            self.own_stack = self.work / "devstack"
+            print("starting the local portal (CKAN) ...", file=sys.stderr)
+            info = devstack.start(self.own_stack, only=["ckan"])
+        ckan = info["ckan"]
+        site_dir = self.work / "site"
+        site_dir.mkdir()
+        self.site = AgencySite(site_dir)
+        host, port = ckan["url"].split("//")[1].split(":")
+        self.proxy = CountingProxy((host, int(port.rstrip("/"))))
+        self.portal_env = {**self.env, "HARVEST_PORTAL_TOKEN": ckan["token"],
+                           "HARVEST_SOURCES_DIR": str(self.work / "portal-sources")}
+        self.direct_url = ckan["url"]
+
+    def publish_job(self, size: int) -> None:
+        name = f"publish{size // 1000}k.csv"
+        inputs.csv_file(self.work / "site" / name, size, seed=5)
+        state = {"n": 0}
+        tag = secrets.token_hex(3)
+        label = f"publish one dataset, {size / MB:g} MB CSV"
+
+        def before():
+            state["n"] += 1
+            path = inputs.portal_source(self.work / "portal-sources", f"bench-publish-{tag}-{size // 1000}k-{state['n']}",
+                                        [f"{self.site.url}/{name}"])
+            job.argv[-2] = str(path)
+
+        job = Job("publish", label, "prepare + publish (new dataset)",
+                  [PY, str(BENCH / "tools.py"), "publish", "", "pcd-approver"],
+                  {**self.portal_env, "HARVEST_PORTAL_URL": self.direct_url}, size, before=before)
+        self.jobs.append(job)
+
+    def reharvest_jobs(self) -> None:
+        count, size = self.sizes["files"], self.sizes["file"]
+        names = [f"f{i:02d}.csv" for i in range(1, count + 1)]
+        for i, name in enumerate(names):
+            inputs.csv_file(self.work / "site" / name, size, seed=10 + i)
+        source_id = f"bench-reharvest-{secrets.token_hex(3)}"
+        inputs.portal_source(self.work / "portal-sources", source_id, [f"{self.site.url}/{n}" for n in names])
+        env = {**self.portal_env, "HARVEST_PORTAL_URL": self.proxy.url}
+        label = f"harvest run, {count}-file source ({count * size / MB:g} MB)"
+
+        def before():
+            self.site.reset()
+            self.proxy.reset()
+
+        def after(result):
+            result["counters"] = {"agency requests": self.site.requests, "bytes down": self.site.bytes_down,
+                                  "portal requests": self.proxy.requests, "bytes up": self.proxy.bytes_up}
+
+        first = Job("reharvest", label, "first run (new dataset)", [HARVEST, "run", source_id, "--approved-by",
+                                                                     "pcd-approver"], env, None, before, after)
+        first.results.append(measure(first, self.cap))  # once: later rounds find the dataset published
+        self.jobs.append(first)
+        self.jobs.append(Job("reharvest", label, "unchanged re-run", [HARVEST, "run", source_id], env, None, before, after))
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        repeated = [j for j in self.jobs if not j.results]
+        for rnd in range(self.reps):
+            # Rotate the order within each group, keeping each convert job before its validation.
+            for job in _rotated(repeated, rnd):
+                if job.timed_out or (job.requires and (len(job.requires.results) <= rnd
+                                                         or job.requires.results[rnd]["rc"] != 0)):
+                    continue
+                result = measure(job, self.cap * job.cap_scale)
+                job.results.append(result)
+                job.timed_out = result["rc"] == "timeout"
+                status = "timeout" if job.timed_out else ("FAILED: " + str(result["error"]) if result["rc"] else "")
+                print(f"  round {rnd + 1}/{self.reps} {job.measurement} / {job.tool}: {result['seconds']:.2f} s, "
+                      f"{result['peak_mib']:.0f} MiB {status}", file=sys.stderr)
+        self.elapsed = time.perf_counter() - start
+
+    def close(self) -> None:
+        for server in (self.site, self.proxy):
+            if server:
+                server.stop()
+        if self.own_stack:
+            sys.path.insert(0, str(REPO / "include" / "devstack"))
+            import services as devstack
+
+            devstack.stop(self.own_stack)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # ------------------------------------------------------------------ the table
+
+    def table(self) -> str:
+        rows = []
+        by_key = {(j.measurement, j.tool): j for j in self.jobs}
+        for job in self.jobs:
+            ok = [r for r in job.results if r["rc"] == 0]
+            seconds = _median([r["seconds"] for r in ok])
+            peak = _median([r["peak_mib"] for r in ok])
+            out = [r["out"] or {} for r in ok]
+            notes, ratio, rate = [], "", ""
+            if job.timed_out:
+                notes.append(f"> {self.cap * job.cap_scale:.0f} s cap, not repeated")
+            if len(ok) < len(job.results) and not job.timed_out:
+                notes.append(f"{len(job.results) - len(ok)} run(s) failed: {job.results[-1]['error']}")
+            figure = seconds
+            if job.group in ("convert", "big", "excel") and seconds and job.size:
+                rate = f"{job.size / MB / seconds:.1f}"
+                if job.tool.startswith("harvest (GX"):
+                    convert = by_key.get((job.measurement.replace("validate the ", "convert ").replace(" output", ""),
+                                          "harvest convert"))
+                    base = convert and _median([r["seconds"] for r in convert.results if r["rc"] == 0])
+                    ratio = f"{seconds / base:.2f}× convert" if base else ""
+                    rate = ""
+                    imports = _median([o.get("import_s", 0) for o in out])
+                    notes.append(f"GX import {imports:.1f} s; {out[0].get('evaluated')} expectations" if out else "")
+                else:
+                    base_job = by_key.get((job.measurement, "harvest convert"))
+                    base = base_job and _median([r["seconds"] for r in base_job.results if r["rc"] == 0])
+                    ratio = f"{seconds / base:.2f}× harvest" if base else ""
+            if job.group == "parse" and out:
+                figure = _median([o["parse_s"] for o in out])
+                timeouts = sum(1 for o in out if o["import_errors"])
+                if "DagBag" in job.tool and not timeouts:
+                    ratio = f"{figure / job.size * 1000:.2f} s per 1,000 configs"
+                errors = [o["first_error"] for o in out if o["first_error"]]
+                notes.append("DAGs per run " + ", ".join(str(o["dags"]) for o in out)
+                             + (f"; {timeouts} run(s) with import errors ({errors[0]})" if timeouts else "")
+                             + f"; Airflow import {_median([o['airflow_import_s'] for o in out]):.1f} s")
+            if job.group == "publish" and out:
+                figure = _median([o["publish_s"] for o in out])
+                notes.append(f"{_median([o['bytes'] for o in out]) / MB:.1f} MB uploaded (CSV + Parquet); process "
+                             f"{seconds:.1f} s incl. convert")
+            if job.group == "reharvest":
+                counters = [r.get("counters", {}) for r in ok]
+                if counters:
+                    notes.append(", ".join(f"{k} {_median([c[k] for c in counters]):,.0f}" for k in counters[0]))
+            rows.append([job.measurement, job.tool, _fmt(figure), rate, f"{peak:.0f}" if peak else "", ratio,
+                         "; ".join(n for n in notes if n)])
+        head = ["measurement", "tool", "median s", "MB/s", "peak RSS MiB", "ratio", "notes"]
+        lines = [_row(head), _row(["---"] * len(head))] + [_row(r) for r in rows]
+        return "\n".join(lines)
+
+
+def _rotated(jobs: list[Job], rnd: int) -> list[Job]:
+    """Each group's jobs in an order rotated by the round; a validation stays after its conversion."""
+    out = []
+    for group in GROUPS:
+        members = [j for j in jobs if j.group == group]
+        units, i = [], 0
+        while i < len(members):  # a conversion and the validation after it move together
+            step = 2 if members[i].tool == "harvest convert" and i + 1 < len(members) \
+                and members[i + 1].tool.startswith("harvest (GX") else 1
+            units.append(members[i:i + step])
+            i += step
+        if units:
+            k = rnd % len(units)
+            out += [j for unit in units[k:] + units[:k] for j in unit]
+    return out
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs, one round: a smoke run (figures meaningless)")
+    parser.add_argument("--reps", type=int, help="rounds (default 3; --quick 1)")
+    parser.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
+    parser.add_argument("--cap", type=float, help="seconds one measurement may take (default 150; the 1 GB "
+                        "conversion gets it in proportion to its size)")
+    parser.add_argument("--services", help="state dir of a running local stack (default: start one, stop it after)")
+    args = parser.parse_args(argv)
+    bench = Bench(args)
+    try:
+        print(f"generating inputs in {bench.work} ...", file=sys.stderr)
+        bench.build()
+        bench.run()
+        mode = "quick smoke run, figures meaningless" if args.quick else "full"
+        print(f"\nharvest bench ({mode}): median of {bench.reps} interleaved round(s), each measurement its own "
+              f"process; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
+              f"measuring took {bench.elapsed:.0f} s\n")
+        print(bench.table())
+    finally:
+        bench.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
