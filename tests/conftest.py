@@ -45,7 +45,8 @@ def demo_env(services, monkeypatch, tmp_path):
     monkeypatch.setenv("HARVEST_CFG_DEMO_DROP_DIR", services["demo_site"]["drop_dir"])
     # Deployment allowlists (never in a source config): the stack listens on 127.0.0.1; the drop root.
     monkeypatch.setenv("HARVEST_ALLOW_HOSTS", "127.0.0.1")
-    monkeypatch.setenv("HARVEST_DROP_ROOTS", services["demo_site"]["drop_dir"])
+    # The demo's drop folder, and temp dirs where tests make drops of their own.
+    monkeypatch.setenv("HARVEST_DROP_ROOTS", f"{services['demo_site']['drop_dir']},{tempfile.gettempdir()}")
     monkeypatch.setenv("HARVEST_STAGING_DIR", str(tmp_path / "staging"))
     for name, value in devstack.demo_connections(services).items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", value)

@@ -75,7 +75,22 @@ def http_download(url: str, dest: Path, ctx: "HarvestContext", *, timeout: float
     if response.status_code == 304:
         return Download(not_modified=True)
     return Download(response.headers.get("Content-Type"), response.headers.get("ETag"),
-                    response.headers.get("Last-Modified"))
+                    _usable_last_modified(response.headers))
+
+
+def _usable_last_modified(headers) -> str | None:
+    """Last-Modified, when it can tell a later change: not when it lies within a second of the answer's
+    Date (RFC 9110 8.8.2.2: the file may change again within that second, and a conditional request
+    would then be answered 304). Without it, the next run downloads and compares checksums."""
+    from email.utils import parsedate_to_datetime
+
+    stamp, date = headers.get("Last-Modified"), headers.get("Date")
+    try:
+        if stamp and date and (parsedate_to_datetime(date) - parsedate_to_datetime(stamp)).total_seconds() >= 1:
+            return stamp
+    except (TypeError, ValueError):  # unparseable dates: no validator
+        pass
+    return None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from airflow.executors.local_executor import LocalExecutor
 from airflow.utils.state import TaskInstanceState
 from harvest_executors import HarvestLocalExecutor
 
-HOLD = 8.0  # seconds at most
+HOLD = 30.0  # seconds at most (a busy test machine may take long to answer)
 
 
 class _Lag:
@@ -46,7 +46,7 @@ class _Lag:
     def change_state(self, key, state, info=None, remove_running=True) -> None:
         if state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED):
             super().change_state(key, state, info, remove_running)
-        elif self._sent_again(key):
+        elif self._sent_again(key) or self._lag_reported[key]:  # only a key's first exit is held
             self._deliver(key, state, info, remove_running)
         else:
             self._held.append((time.monotonic() + HOLD, key, state, info, remove_running))

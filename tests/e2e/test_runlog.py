@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.airflow,
               pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
 
 PAGE = """<html><head><meta charset="utf-8"></head><body><ul id="reports">
-  <li><a href="files/north.csv">สถานีภาคเหนือ</a></li>
+  <li><a href="files/north.csv">สถานีภาคเหนือ (ชุดรายงาน)</a></li>
   <li><a href="files/people.csv">รายชื่อผู้ป่วย</a></li>
 </ul></body></html>"""
 NORTH = "จังหวัด,จำนวน\nเชียงใหม่,12\nลำปาง,7\n".encode("utf-8")

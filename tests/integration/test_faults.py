@@ -48,6 +48,7 @@ def copy_source(tmp_path: Path, agency: str, file: str, new_id: str, replace: di
     text = (root / agency / file).read_text(encoding="utf-8")
     old_id = next(line for line in text.splitlines() if line.startswith("id: "))
     text = text.replace(old_id, f"id: {new_id}")
+    text = text.replace("\n  title: ", f"\n  title: ({new_id}) ", 1)  # a live dataset's title is unique on the portal
     for old, new in (replace or {}).items():
         assert old in text, old
         text = text.replace(old, new)

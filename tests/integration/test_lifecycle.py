@@ -48,6 +48,7 @@ def write_source(tmp_path: Path, source_id: str, source: dict, agency: str = "pc
     shutil.copy(PCD / "_agency.yaml", folder / "_agency.yaml")
     cfg = yaml.safe_load((PCD / "pm25-hourly.yaml").read_text(encoding="utf-8"))
     cfg.update(id=source_id, source=source, withdrawal={"after_runs": 2, "after_days": 0})
+    cfg["metadata"]["title"] = f"({source_id}) {cfg['metadata']['title']}"  # live titles are unique on the portal
     cfg.pop("validation")
     path = folder / f"{source_id}.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
@@ -59,12 +60,14 @@ def table(rows: int, shift: float = 0.0) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def put(path: Path, data: bytes, age: int = 0) -> None:
-    """Write a file; its mtime moves on by at least a second (HTTP dates have one-second resolution)."""
+def put(path: Path, data: bytes, age: int = 10) -> None:
+    """Write a file as an agency's server would have it: modified ``age`` seconds ago (a Last-Modified
+    within a second of the answer is no validator), and its mtime moving on by at least two seconds
+    on every write (HTTP dates have one-second resolution)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     before = path.stat().st_mtime if path.exists() else 0
     path.write_bytes(data)
-    stamp = max(path.stat().st_mtime, before + 2) - age
+    stamp = max(path.stat().st_mtime - age, before + 2)
     os.utime(path, (stamp, stamp))
 
 
@@ -311,10 +314,11 @@ def test_agency_catalog_unchanged_changed_and_withdrawn_dataset(demo_env, tmp_pa
         res = ckan.action.resource_create(package_id=remote_fields["name"], name="ข้อมูล PM2.5", format="CSV",
                                           upload=fh)
 
-    monkeypatch.setenv("LC_CATALOG_URL", portal_settings.url)
+    monkeypatch.setenv("HARVEST_CFG_LC_CATALOG_URL", portal_settings.url)
     name = f"copy-{remote_fields['name']}"
-    run = Runs(write_source(tmp_path, f"lc-catalog-{tag}", {"kind": "ckan_catalog", "url": "${LC_CATALOG_URL}",
-                                                           "organization": org, "dataset_prefix": "copy-"}),
+    run = Runs(write_source(tmp_path, f"lc-catalog-{tag}", {"kind": "ckan_catalog", "url": "${HARVEST_CFG_LC_CATALOG_URL}",
+                                                           "organization": org, "dataset_prefix": "copy-",
+                                                            "title_template": "{title} (จาก {organization})"}),
                portal_settings)
     run(approved_by="pcd-approver")
     count = activities(ckan, name)
@@ -339,10 +343,10 @@ def test_agency_catalog_unchanged_changed_and_withdrawn_dataset(demo_env, tmp_pa
     count = activities(ckan, name)
 
     # The catalog is down: nothing counted.
-    monkeypatch.setenv("LC_CATALOG_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HARVEST_CFG_LC_CATALOG_URL", "http://127.0.0.1:9")
     with pytest.raises(RetryableError):
         run()
-    monkeypatch.setenv("LC_CATALOG_URL", portal_settings.url)
+    monkeypatch.setenv("HARVEST_CFG_LC_CATALOG_URL", portal_settings.url)
 
     # The remote dataset no longer harvestable: missing, then the copy is withdrawn whole; back → reopened.
     ckan.action.package_patch(id=remote_fields["name"], allow_harvest="False")

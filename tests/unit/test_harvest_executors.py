@@ -74,5 +74,8 @@ def test_production_executors_carry_the_guard():
     from airflow.executors.executor_loader import ExecutorLoader
     from airflow.executors.executor_utils import ExecutorName
 
-    for name, cls in (("HarvestLocalExecutor", harvest_executors.HarvestLocalExecutor), ("HarvestCeleryExecutor", celery)):
-        assert ExecutorLoader.import_executor_cls(ExecutorName(f"harvest_executors.{name}"))[0] is cls
+    for name, base in (("HarvestLocalExecutor", LocalExecutor), ("HarvestCeleryExecutor", CeleryExecutor)):
+        loaded = ExecutorLoader.import_executor_cls(ExecutorName(f"harvest_executors.{name}"))[0]
+        # (Airflow's plugin manager may import plugins/ modules under its own name: compare by name.)
+        assert loaded.__name__ == name and issubclass(loaded, base)
+        assert "StaleExitGuard" in [c.__name__ for c in loaded.__mro__]

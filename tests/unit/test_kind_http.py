@@ -60,3 +60,15 @@ def test_fetch_obeys_robots_txt_unless_told_not_to(tmp_path):
         relaxed = HttpSource(kind="http", files=[f"{base}/private/x.csv"], respect_robots=False)
         relaxed.fetch(relaxed.gather(ctx)[0], tmp_path / "yes.csv", ctx)
         assert (tmp_path / "yes.csv").read_text() == "a\n1\n"
+
+
+def test_a_last_modified_within_a_second_of_the_answer_is_no_validator():
+    """RFC 9110 8.8.2.2: the file may change again within that second; a conditional request would then say 304."""
+    from harvesters.kinds.base import _usable_last_modified
+
+    date = "Tue, 01 Dec 2026 10:00:00 GMT"
+    assert _usable_last_modified({"Last-Modified": "Tue, 01 Dec 2026 10:00:00 GMT", "Date": date}) is None
+    assert _usable_last_modified({"Last-Modified": "Tue, 01 Dec 2026 09:59:50 GMT", "Date": date}) == \
+        "Tue, 01 Dec 2026 09:59:50 GMT"
+    assert _usable_last_modified({"Last-Modified": "Tue, 01 Dec 2026 09:59:50 GMT"}) is None  # no Date: cannot tell
+    assert _usable_last_modified({"Last-Modified": "yesterday", "Date": date}) is None
