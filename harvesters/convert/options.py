@@ -28,7 +28,7 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_rows: int = Field(50_000_000, ge=1, description="Rows per sheet or text file")
+    max_rows: int = Field(25_000_000, ge=1, description="Rows per sheet or text file (rows cost memory: about 25 bytes each)")
     max_columns: int = Field(16_384, ge=1, description="Columns per row (Excel's own limit)")
     max_cells: int = Field(500_000_000, ge=1, description="Rows x columns per sheet")
     max_line_bytes: int = Field(16 * 2**20, ge=1024, description="Bytes in one line (one record) of a text file")
@@ -38,7 +38,7 @@ class Limits(BaseModel):
     max_ratio: int = Field(100, ge=1, description="Expansion ratio of a ZIP archive and of each sizeable member")
     max_container_ratio: int = Field(1000, ge=1, description="Expansion ratio inside XLSX/ODS (sheet XML is repetitive)")
     max_strings_bytes: int = Field(256 * 2**20, ge=1, description="Expanded size of an XLSX shared strings table")
-    max_memory_mb: int = Field(768, ge=64, description="Growth of the converting process's resident memory (checked between blocks)")
+    max_memory_mb: int = Field(600, ge=64, description="Growth of the converting process's resident memory (checked between blocks)")
 
 
 class ConvertOptions(BaseModel):
