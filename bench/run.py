@@ -79,6 +79,7 @@ class Bench:
         self.cap = args.cap or self.sizes["cap"]
         self.groups = [g for g in GROUPS if not args.only or g in args.only.split(",")]
         self.work = Path(tempfile.mkdtemp(prefix="harvest-bench-"))
+        self.work.chmod(0o755)  # the local PostgreSQL runs as its own OS user and must reach the stack's folder
         self.services_dir = args.services
         self.own_stack: Path | None = None
         self.site: AgencySite | None = None
