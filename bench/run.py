@@ -87,7 +87,9 @@ class Bench:
         self.jobs: list[Job] = []
         self.notes: list[str] = []
         self.env = {"HARVEST_STAGING_DIR": str(self.work / "staging"), "GX_ANALYTICS_ENABLED": "False",
-                    "HARVEST_DEBUG": "1"}
+                    "HARVEST_DEBUG": "1",
+                    # The bench's agency site and portal are on loopback: allowed by deployment setting.
+                    "HARVEST_ALLOW_HOSTS": "127.0.0.1"}
 
     # ------------------------------------------------------------------ inputs and jobs
 
