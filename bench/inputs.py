@@ -96,6 +96,7 @@ def xls_file(path: Path, size: int) -> Path:
 def _source(config_id: str, urls: list[str]) -> dict:
     cfg = yaml.safe_load(DEMO_SOURCE.read_text(encoding="utf-8"))
     cfg["id"] = config_id
+    cfg["metadata"]["title"] = f"({config_id}) {cfg['metadata']['title']}"  # live titles are unique on the portal
     cfg["schedule"] = None
     cfg["source"]["files"] = [{"url": url, "title": f"ไฟล์ {i + 1}", "key": f"f{i + 1:02d}"} for i, url in enumerate(urls)]
     cfg.pop("validation", None)

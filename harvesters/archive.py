@@ -307,7 +307,8 @@ def load_reports(store: Backend, source: str, last: int | None = None) -> list[d
                 reports.append(json.loads(data or b""))
             except ValueError:
                 continue  # a damaged report does not hide the others
-    reports.sort(key=lambda r: str(r.get("started_at") or ""), reverse=True)
+    # started_at is to the second: two runs in one second are told apart by their run ids (timestamped).
+    reports.sort(key=lambda r: (str(r.get("started_at") or ""), str(r.get("run_id") or "")), reverse=True)
     return reports[:last] if last else reports
 
 
