@@ -171,20 +171,22 @@ class S3Backend:
         self.client = client
 
     def _call(self, what: str, fn, *, missing_ok: bool = False, **kwargs):
-        """boto3 errors as ours: unreachable or 5xx may pass (retry), anything else is final."""
+        """boto3 errors as ours, by the one rule of ``harvesters.s3errors``."""
         from botocore.exceptions import BotoCoreError, ClientError
+
+        from .s3errors import answer, no_answer
 
         try:
             return fn(**kwargs)
         except ClientError as exc:
-            err = exc.response.get("Error", {})
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-            if missing_ok and (status == 404 or err.get("Code") in ("NoSuchKey", "404")):
+            cls, detail, status = answer(exc)
+            if missing_ok and (status == 404 or detail.split(" ", 1)[0] in ("NoSuchKey", "404")):
                 return None
-            msg = f"archive {self.location}: {what}: {err.get('Code', status)} {err.get('Message', '')}".strip()
-            raise (RetryableError if status >= 500 or status == 429 else FinalError)(msg) from None
+            raise cls(f"archive {self.location}: {what}: {detail}") from None
         except BotoCoreError as exc:
-            raise RetryableError(f"archive {self.location}: {what}: unreachable ({type(exc).__name__})") from None
+            cls = no_answer(exc)
+            why = "unreachable" if cls is RetryableError else "no credentials"
+            raise cls(f"archive {self.location}: {what}: {why} ({type(exc).__name__})") from None
 
     def put_file(self, key: str, path: Path, metadata: dict[str, str], *, private: bool = False) -> None:
         extra = {"Metadata": metadata}

@@ -22,8 +22,6 @@ from .drops import DropEntry, DropSource, DropStore, marker_record, marker_rel
 
 log = logging.getLogger(__name__)
 
-RETRY_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500", "502", "504"}
-
 
 class S3DropSource(DropSource):
     """New or changed objects under a bucket prefix."""
@@ -88,24 +86,20 @@ class S3Store(DropStore):
     # ------------------------------------------------------------------ errors
 
     def call(self, what: str, fn, **kwargs):
-        from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError as BotoConnectionError,
-                                         NoCredentialsError)
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+
+        from ..s3errors import answer, no_answer
 
         try:
             return fn(**kwargs)
         except ClientError as exc:
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            msg = f"s3 {what} at {self.endpoint}: {code} {err.get('Message', '')}".strip()
-            if code in RETRY_CODES or (status and int(status) >= 500):
-                raise RetryableError(msg) from None
-            raise FinalError(msg) from None
-        except NoCredentialsError:
-            raise FinalError(f"s3 {what}: no credentials (set the connection's login and password)") from None
+            cls, detail, _ = answer(exc)
+            raise cls(f"s3 {what} at {self.endpoint}: {detail}") from None
         except BotoConnectionError as exc:
             raise RetryableError(f"cannot reach s3 endpoint {self.endpoint}: {exc}") from None
         except BotoCoreError as exc:
+            if no_answer(exc) is FinalError:
+                raise FinalError(f"s3 {what}: no credentials (set the connection's login and password)") from None
             raise RetryableError(f"s3 {what} at {self.endpoint}: {exc}") from None
 
     def key(self, rel: str) -> str:
