@@ -39,8 +39,8 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
+from demo import AirflowAPI  # include/devstack/demo.py (on sys.path: tests/conftest.py)
 from harvesters.settings import REPO_ROOT
 
 pytestmark = pytest.mark.airflow
@@ -116,7 +116,7 @@ class Airflow:
                                            str(REPO_ROOT / "dags")]),
         })
         self.proc: subprocess.Popen | None = None
-        self.http = requests.Session()
+        self.client = AirflowAPI(self.base, "admin")  # the demo's client: login, retried calls
 
     def start(self) -> None:
         airflow = [sys.executable, "-m", "airflow"]
@@ -129,18 +129,7 @@ class Airflow:
         log = (self.home / "airflow.log").open("wb")
         self.proc = subprocess.Popen(["bash", "-c", script], env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                r = requests.post(f"{self.base}/auth/token", json={"username": "admin", "password": "admin"},
-                                  timeout=5)
-                if r.status_code in (200, 201):
-                    self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"Airflow did not start; see {self.home / 'airflow.log'}")
+        self.client.login(time.time() + 180)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -158,14 +147,12 @@ class Airflow:
                 return text
             time.sleep(1)
 
-    def api(self, method: str, path: str, **kwargs) -> dict:
-        r = self.http.request(method, f"{self.base}/api/v2{path}", timeout=30, **kwargs)
-        r.raise_for_status()
-        return r.json()
+    def api(self, method: str, path: str, json: dict | None = None) -> dict:
+        return self.client.get(path) if method == "GET" else self.client.send(method, path, json)
 
     def trigger(self, dag_id: str, deadline: float) -> str:
         while time.time() < deadline:  # the DAG processor needs a moment to parse the file
-            r = self.http.get(f"{self.base}/api/v2/dags/{dag_id}", timeout=30)
+            r = self.client.http.get(f"{self.base}/api/v2/dags/{dag_id}", timeout=30)
             if r.status_code == 200:
                 return self.api("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None})["dag_run_id"]
             time.sleep(1)
