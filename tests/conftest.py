@@ -51,3 +51,19 @@ def demo_env(services, monkeypatch, tmp_path):
     for name, value in devstack.demo_connections(services).items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{name.upper()}", value)
     return services
+
+
+@pytest.fixture()
+def portal_settings(services):
+    """The local CKAN as a PortalSettings (the portal client's own settings)."""
+    from harvesters.settings import PortalSettings
+
+    return PortalSettings(url=services["ckan"]["url"], token=services["ckan"]["token"])
+
+
+@pytest.fixture()
+def ckan(services):
+    """A ckanapi client of the local CKAN, with the sysadmin token (to look at what was published)."""
+    import ckanapi
+
+    return ckanapi.RemoteCKAN(services["ckan"]["url"], apikey=services["ckan"]["token"])

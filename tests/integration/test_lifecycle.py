@@ -15,7 +15,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-import ckanapi
 import pytest
 import yaml
 
@@ -29,16 +28,6 @@ from tests.loopback import serve_directory
 pytestmark = pytest.mark.integration
 PCD = REPO_ROOT / "include" / "sources" / "pcd"
 OLD_DATE = "2020-01-01"  # set on the portal after the first run: a date that must not move without a change
-
-
-@pytest.fixture()
-def portal_settings(services) -> PortalSettings:
-    return PortalSettings(url=services["ckan"]["url"], token=services["ckan"]["token"])
-
-
-@pytest.fixture()
-def ckan(services):
-    return ckanapi.RemoteCKAN(services["ckan"]["url"], apikey=services["ckan"]["token"])
 
 
 def write_source(tmp_path: Path, source_id: str, source: dict, agency: str = "pcd") -> Path:

@@ -23,16 +23,6 @@ pytestmark = pytest.mark.integration
 SOURCES = REPO_ROOT / "include" / "sources"
 
 
-@pytest.fixture()
-def portal_settings(services) -> PortalSettings:
-    return PortalSettings(url=services["ckan"]["url"], token=services["ckan"]["token"])
-
-
-@pytest.fixture()
-def ckan(services):
-    return ckanapi.RemoteCKAN(services["ckan"]["url"], apikey=services["ckan"]["token"])
-
-
 def source_copy(tmp_path: Path, new_id: str, agency: str = "pcd") -> Path:
     """The pm25 demo source under another id (and optionally another agency folder)."""
     root = tmp_path / "sources"
