@@ -57,7 +57,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from . import __version__
+from . import __version__, progress
 from .errors import BlockedDestination, FinalError, RefusedFile, RetryableError
 from .settings import LIMIT_VARS, Limits, Settings
 
@@ -527,6 +527,24 @@ def _origin_scoped(url: str, credentials_for: str | None, headers: dict | None, 
     return dict(headers or {}), auth
 
 
+def _with_progress(sink: Callable[[bytes], object], item: str, response: requests.Response):
+    """``sink`` that also reports the bytes written so far (``harvesters.progress``; a no-op without a hook)."""
+    if not progress.active():
+        return sink
+    declared = response.headers.get("Content-Length", "").strip()
+    # Content-Length counts the encoded bytes: no total for a compressed body.
+    total = int(declared) if declared.isdigit() and not response.headers.get("Content-Encoding") else None
+    done = 0
+
+    def write(chunk: bytes) -> None:
+        nonlocal done
+        sink(chunk)
+        done += len(chunk)
+        progress.tick("download", item, done, total)
+
+    return write
+
+
 def download(url: str, dest: Path, *, http: requests.Session, timeout: float, attempts: int = 3,
              headers: dict[str, str] | None = None, robots: bool = False,
              credentials_for: str | None = None, limit: str = "max_download_bytes") -> requests.Response:
@@ -550,8 +568,9 @@ def download(url: str, dest: Path, *, http: requests.Session, timeout: float, at
     tmp = dest.with_name(dest.name + ".part")
     try:
         with tmp.open("wb") as out:
-            _read_body(response, watchdog, url, limit, out.write)
+            _read_body(response, watchdog, url, limit, _with_progress(out.write, dest.name, response))
         tmp.replace(dest)
+        progress.tick("download", dest.name, dest.stat().st_size, dest.stat().st_size, finished=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

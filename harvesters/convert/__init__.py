@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Collection
 from pathlib import Path
 
+from .. import progress
 from ..errors import RefusedFile
 from . import engine
 from .memory import memory_budget
@@ -80,7 +81,8 @@ def _convert(
             try:
                 result = READERS[sniffed.kind](path, sniffed, options=options)
                 for i, grid in enumerate(result.grids):
-                    scanned = engine.scan(grid, Path(tmp), f"t{i}", options.limits)
+                    scanned = engine.scan(grid, Path(tmp), f"t{i}", options.limits,
+                                          _rows_ticker("read", _progress_item(stem, grid.name)))
                     if scanned is not None:
                         found.append((grid, scanned))
                     engine.release_memory()
@@ -117,6 +119,17 @@ def _refuse_unreadable(sniffed: Sniffed, path: Path) -> None:
         raise RefusedFile("no table", f"{sniffed.kind} file holds no table we can read")
     if sniffed.kind not in READERS:
         raise RefusedFile("unsupported", f"{sniffed.kind} files are not converted yet")
+
+
+def _progress_item(stem: str, sheet: str | None) -> str:
+    return f"{stem} ({sheet})" if sheet else stem
+
+
+def _rows_ticker(stage: str, item: str, total: int | None = None):
+    """``on_rows`` for the engine when a progress hook is installed (``harvesters.progress``), else None."""
+    if not progress.active():
+        return None
+    return lambda rows: progress.tick(stage, item, rows, total)  # type: ignore[arg-type]
 
 
 # --- output names and files ----------------------------------------------------------
@@ -158,7 +171,8 @@ def _write_all(out_dir, stem, labelled, formats, csv_bom, *, single) -> list[Tab
                 paths[fmt] = final
             report = _table_report(label, grid, scanned, paths)
             engine.write(scanned, engine.temp_name(out_dir, base, "csv") if "csv" in formats else None,
-                         engine.temp_name(out_dir, base, "parquet") if "parquet" in formats else None, csv_bom)
+                         engine.temp_name(out_dir, base, "parquet") if "parquet" in formats else None, csv_bom,
+                         _rows_ticker("write", base, report.rows_written))
             engine.temp_name(out_dir, base, "schema").write_text(
                 json.dumps(report.schema_, ensure_ascii=False, indent=1), encoding="utf-8")
             engine.release_memory()

@@ -24,7 +24,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -143,8 +143,10 @@ class _MergeFiller:
 
 
 class _Scanner:
-    def __init__(self, grid: RawGrid, tmp: Path, label: str, limits: Limits) -> None:
+    def __init__(self, grid: RawGrid, tmp: Path, label: str, limits: Limits,
+                 on_rows: Callable[[int], None] | None = None) -> None:
         self.grid, self.limits = grid, limits
+        self.on_rows = on_rows
         self.spill = _Spill(tmp, label)
         self.widths: list[np.ndarray] = []
         self.notes: list[np.ndarray] = []
@@ -165,6 +167,8 @@ class _Scanner:
                     self._arrow_block(block.columns, block.num_rows)
                 else:
                     self._rows_block(block)
+                if self.on_rows is not None:
+                    self.on_rows(self.rows)
         finally:
             self.spill.close()
         n = self.rows
@@ -255,10 +259,11 @@ class _Scanner:
         self.rows += n
 
 
-def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits) -> Scanned | None:
-    """Pass 1 over ``grid``: None when it holds nothing tabular."""
+def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
+         on_rows: Callable[[int], None] | None = None) -> Scanned | None:
+    """Pass 1 over ``grid``: None when it holds nothing tabular. ``on_rows(n)``: rows read so far (progress)."""
     for attempt in range(3):
-        scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits)
+        scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits, on_rows)
         try:
             scanned = scanner.run()
             break
@@ -324,11 +329,15 @@ def arrow_schema(scanned: Scanned) -> pa.Schema:
     ])
 
 
-def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, csv_bom: bool) -> None:
-    """Cast the body rows and stream them to ``csv_path`` and ``parquet_path`` (either may be None)."""
+def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, csv_bom: bool,
+          on_rows: Callable[[int], None] | None = None) -> None:
+    """Cast the body rows and stream them to ``csv_path`` and ``parquet_path`` (either may be None).
+
+    ``on_rows(n)``: rows written so far (progress), called from this thread."""
     schema = arrow_schema(scanned)
     csv_fh = parquet = None
     group: list[pa.RecordBatch] = []
+    written = 0
     try:
         if csv_path is not None:
             csv_fh = open(csv_path, "wb")
@@ -336,11 +345,12 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
         if parquet_path is not None:
             parquet = pq.ParquetWriter(str(parquet_path), schema, compression="zstd")
 
-        def prepare(record: list[pa.Array]) -> tuple[pa.RecordBatch | None, bytes]:
-            """Typed values and CSV lines of one batch (runs in a worker)."""
+        def prepare(record: list[pa.Array]) -> tuple[pa.RecordBatch | None, bytes, int]:
+            """Typed values and CSV lines of one batch, and its row count (runs in a worker)."""
             cast = [C.cast(col, kind) for col, kind in zip(record, scanned.types)]
             batch = pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=schema) if parquet is not None else None
-            return batch, C.csv_lines([text for _, text in cast]) if csv_fh is not None else b""
+            rows = len(record[0]) if record else 0
+            return batch, C.csv_lines([text for _, text in cast]) if csv_fh is not None else b"", rows
 
         def flush() -> None:
             if group:
@@ -348,13 +358,17 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
                 group.clear()
 
         def take(result) -> None:
-            batch, lines = result
+            nonlocal written
+            batch, lines, rows = result
             if csv_fh is not None:
                 csv_fh.write(lines)
             if batch is not None:
                 group.append(batch)
                 if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
                     flush()
+            written += rows
+            if on_rows is not None:
+                on_rows(written)
 
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             inflight: deque = deque()

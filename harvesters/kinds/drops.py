@@ -33,6 +33,7 @@ from typing import Iterator, Literal
 
 from pydantic import Field, field_validator
 
+from .. import progress
 from ..errors import FinalError, SkipItem
 from ..results import FetchedFile, RemoteFile
 from .base import Download, HarvestContext, SourceKind
@@ -186,6 +187,8 @@ class DropSource(SourceKind):
     def fetch(self, remote: RemoteFile, dest: Path, ctx: HarvestContext) -> Download:
         with self.store(ctx) as store:
             store.download(remote.locator["path"], remote.etag or "", dest)
+        size = dest.stat().st_size
+        progress.tick("download", dest.name, size, size, finished=True)  # whole: the stores copy in one call
         return Download(mimetypes.guess_type(remote.locator["path"])[0])
 
     def acknowledge(self, fetched: list[FetchedFile], ctx: HarvestContext) -> None:

@@ -200,7 +200,7 @@ def test_unreachable_portal_is_retryable():
 def test_dry_run_prints_the_plan_and_pushes_nothing(demo_env, tmp_path, ckan):
     path = source_copy(tmp_path, "pcd-pm25-dry-run")
     proc = subprocess.run(
-        [sys.executable, "-m", "harvesters.cli", "run", "pcd-pm25-dry-run", "--dry-run",
+        [sys.executable, "-m", "harvesters.cli", "run", "pcd-pm25-dry-run", "--dry-run", "--json",
          "--sources-dir", str(path.parent.parent)],
         capture_output=True, text=True, env={**os.environ, "HARVEST_PORTAL_URL": ""}, timeout=300)
     assert proc.returncode == 0, proc.stderr
