@@ -167,3 +167,27 @@ def test_profile_of_several_tables_writes_only_what_holds_on_each(tmp_path):
     assert all(column in (None, "x") for _, column in kinds)
     x = next(e["kwargs"] for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_between")
     assert (x["min_value"], x["max_value"]) == (0, 10)  # over both tables: 1..9 widened by 0.8, never below 0
+
+
+def test_a_terminal_on_stdin_is_asked(workspace):
+    """Without --interactive: stdin is a (pseudo-)terminal, so the missing settings are asked for."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    sources, _ = workspace
+    master, slave = pty.openpty()
+    answers = ["",  # kind: the default (http)
+               "ค่าฝุ่นรายวัน", "ค่าเฉลี่ยรายวัน", "PM2.5", "", "day", "province", ""]
+    os.write(master, ("\n".join(answers) + "\n").encode())
+    proc = subprocess.run([sys.executable, "-m", "harvesters.cli", "new-source", "--id", "pcd-pm25-daily-avg",
+                           "--agency", "pcd", "--url", "https://pcd.example.go.th/daily.csv"],
+                          stdin=slave, capture_output=True, text=True, timeout=120)
+    os.close(slave)
+    os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    assert "Dataset title" in proc.stderr and "Update frequency" in proc.stderr
+    assert "Maintainer" not in proc.stderr  # pcd's _agency.yaml gives it
+    meta = yaml.safe_load((sources / "pcd" / "pcd-pm25-daily-avg.yaml").read_text(encoding="utf-8"))["metadata"]
+    assert meta["title"] == "ค่าฝุ่นรายวัน" and meta["update_frequency_unit"] == "day"
