@@ -62,6 +62,13 @@ def _merge_into(target: dict, dotted: dict[str, Any]) -> None:
         node[last] = value
 
 
+def _with_flag_hint(field_name: str, message: str) -> tuple[str, str]:
+    """A missing setting of the kind: say how new-source takes it."""
+    if field_name.startswith("source.") and message == "required but missing":
+        message += f" (give it with --set {field_name.removeprefix('source.')}=VALUE)"
+    return field_name, message
+
+
 def suite_name(source_id: str) -> str:
     return source_id.replace("-", "_")
 
@@ -114,7 +121,7 @@ def write(new: NewSource, sources_dir: Path, expectations_dir: Path, sample: Pat
         try:
             checked = load_source(draft, sources_dir)
         except ConfigError as exc:
-            raise ConfigError(str(target), exc.problems) from None
+            raise ConfigError(str(target), [_with_flag_hint(f, m) for f, m in exc.problems]) from None
         tables: list[dict[str, Any]] = []
         if sample is not None:
             suite, tables = _profiled_suite(checked.config, sample, new.suite)

@@ -191,3 +191,17 @@ def test_a_terminal_on_stdin_is_asked(workspace):
     assert "Maintainer" not in proc.stderr  # pcd's _agency.yaml gives it
     meta = yaml.safe_load((sources / "pcd" / "pcd-pm25-daily-avg.yaml").read_text(encoding="utf-8"))["metadata"]
     assert meta["title"] == "ค่าฝุ่นรายวัน" and meta["update_frequency_unit"] == "day"
+
+
+def test_other_kinds_take_their_settings_with_set(workspace, capsys):
+    sources, _ = workspace
+    assert main(["new-source", "--id", "ddc-covid-table", "--agency", "ddc", "--no-interactive", "--kind", "html_table",
+                 "--url", "https://ddc.example.go.th/stats.html", "--set", "table.caption=ผู้ป่วยยืนยัน", *FLAGS]) == 0
+    source = yaml.safe_load((sources / "ddc" / "ddc-covid-table.yaml").read_text(encoding="utf-8"))["source"]
+    assert source == {"kind": "html_table", "url": "https://ddc.example.go.th/stats.html",
+                      "table": {"caption": "ผู้ป่วยยืนยัน"}}
+    capsys.readouterr()
+    assert main(["new-source", "--id", "ddc-covid-drop", "--agency", "ddc", "--no-interactive", "--kind", "s3_drop",
+                 *FLAGS]) == 1
+    err = capsys.readouterr().err
+    assert "ddc-covid-drop.yaml: source.bucket: required but missing (give it with --set bucket=VALUE)" in err
