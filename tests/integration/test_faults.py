@@ -156,7 +156,9 @@ def test_no_secret_in_anything_a_harvest_run_writes(services, demo_env, tmp_path
             "${HARVEST_CFG_DEMO_SITE_URL:-http://127.0.0.1:8765}/api/pcd/stations": f"{api}/api/pcd/stations",
             "  records_path: data": "  records_path: data\n  connection: agency_api\n  auth: bearer"})
         for source_id in ("pcd-secrets-pm25", "pcd-secrets-api"):
-            assert main(["run", source_id, "--approved-by", "secrets-test", "--sources-dir", str(sources)]) == 0
+            # --json: the whole run record on stdout (the drops' dry runs below print the text for people).
+            assert main(["run", source_id, "--approved-by", "secrets-test", "--sources-dir", str(sources),
+                         "--json"]) == 0
     # The drops read their servers through Connections; dry runs leave the shared drops unmarked.
     for source_id in ("pcd-pm25-daily-drop", "ddc-influenza-weekly-drop", "gistda-burned-area-drop"):
         assert main(["run", source_id, "--dry-run", "--sources-dir", str(sources)]) == 0
@@ -168,7 +170,7 @@ def test_no_secret_in_anything_a_harvest_run_writes(services, demo_env, tmp_path
     secrets["SFTP private key"] = key_lines[len(key_lines) // 2]
     ckan = ckanapi.RemoteCKAN(ckan_info["url"], apikey=ckan_info["token"])
     written = {
-        "stdout (the run reports)": out.out,
+        "stdout (the run records and summaries)": out.out,
         "stderr": out.err,
         "logs": "\n".join(f"{r.name} {r.getMessage()} {r.args}" for r in caplog.records),
         "portal datasets": json.dumps([ckan.action.package_show(id=n) for n in ("pcd-secrets-pm25", "pcd-secrets-api")],
