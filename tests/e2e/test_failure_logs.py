@@ -31,8 +31,9 @@ from pathlib import Path
 
 import pytest
 
-from demo import AirflowAPI, create_pools  # include/devstack/demo.py (on sys.path: tests/conftest.py)
+from demo import AirflowAPI  # include/devstack/demo.py (on sys.path: tests/conftest.py)
 from harvesters.config import load_all
+from harvesters.kinds import pools
 from harvesters.settings import REPO_ROOT
 from tests.loopback import serve_directory
 
@@ -234,7 +235,9 @@ def failed_runs(services, tmp_path_factory):
             deadline = time.time() + 600
             dags = {"fail-files", "fail-portal", "fail-reject", "invalid__pcd__fail-broken"}
             airflow.wait_for_dags(dags, deadline)
-            create_pools(airflow.admin, load_all(sources)[0])
+            # The per-host pools (a fresh home has none); the client retries SQLite's busy answers.
+            for name, slots in pools(load_all(sources)[0]).items():
+                airflow.admin.send("POST", "/pools", {"name": name, "slots": slots})
             runs = {dag_id: airflow.admin.send("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
                     for dag_id in sorted(dags - {"invalid__pcd__fail-broken"})}
             runs["invalid__pcd__fail-broken"] = airflow.run_of("invalid__pcd__fail-broken", deadline)
