@@ -24,6 +24,7 @@ imported here; pandas, GX and the portal client are imported inside the tasks.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from harvest_notify import HarvestFailureNotifier
 from harvest_runlog import final_tasks
 
 START = datetime(2026, 1, 1)
+log = logging.getLogger(__name__)
 
 
 def _doc(loaded: LoadedSource) -> str:
@@ -64,12 +66,16 @@ def _connection(conn_id: str):
 
 
 def _airflow_errors(fn):
-    """Map our error taxonomy onto Airflow: final errors fail at once, retryable ones retry."""
+    """Map our error taxonomy onto Airflow: final errors fail at once, retryable ones retry.
+
+    Every failure ends the task's log with ``harvesters.explain``'s block (what failed, which file
+    or dataset, what to do) as the exception Airflow logs last, not a bare traceback.
+    """
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from harvesters.errors import FinalError, SkipItem
+        from harvesters.errors import ApprovalRejected, FinalError, HarvestError, SkipItem
 
         from harvest_runlog import record_error
 
@@ -79,17 +85,40 @@ def _airflow_errors(fn):
             from airflow.sdk.exceptions import AirflowFailException
 
             record_error(exc)
-            raise AirflowFailException(str(exc)) from None
+            raise AirflowFailException(_explained(exc)) from None
         except SkipItem as exc:
             from airflow.sdk.exceptions import AirflowSkipException
 
             record_error(exc)  # e.g. a rejection: the report says who and why
+            if isinstance(exc, ApprovalRejected):  # held back, not merely nothing new: say so last
+                for line in _explained(exc).splitlines():
+                    log.warning("%s", line)
             raise AirflowSkipException(str(exc)) from None
         except Exception as exc:
+            from airflow.sdk.exceptions import AirflowException
+
             record_error(exc)  # retryable or unexpected: the report names it if the last try fails too
-            raise
+            if not isinstance(exc, HarvestError):
+                log.exception("unexpected error")  # the traceback, before the block that ends the log
+            raise AirflowException(_explained(exc)) from None  # Airflow retries it while tries are left
 
     return wrapper
+
+
+def _explained(exc: BaseException) -> str:
+    """harvesters.explain's block for the running task (its stage, file or dataset, and try)."""
+    from airflow.sdk import get_current_context
+    from harvesters import explain
+
+    try:
+        context = get_current_context()
+        ti = context["ti"]
+        stage, item = ti.task_id.rsplit(".", 1)[-1], context.get("file_key")
+        tries = (ti.try_number, ti.max_tries + 1) if isinstance(getattr(ti, "max_tries", None), int) else None
+        source = ti.dag_id
+    except Exception:  # noqa: BLE001 - outside a task (tests): the block without the task's details
+        stage, item, tries, source = "task", None, None, None
+    return explain.text(exc, stage=stage, item=item and item.split(" · ")[0], source=source, tries=tries)
 
 
 def _label(file_key: str) -> None:
@@ -131,6 +160,13 @@ class ApprovalIfNeeded(ApprovalOperator):
         context["file_key"] = self.plan["dataset"]
         answer = HITLOperator.execute_complete(self, context, event)
         self.hitl_summary_extra["approved"] = answer["chosen_options"] == [self.APPROVE]
+        if not self.hitl_summary_extra["approved"]:  # who rejected it and why: the last lines of this log
+            from harvesters import explain
+            from harvesters.errors import ApprovalRejected
+
+            rejected = ApprovalRejected.from_answer(self.plan["dataset"], answer, source=context["ti"].dag_id)
+            for line in explain.lines(rejected, stage="approve"):
+                self.log.warning("%s", line)
         return answer
 
 
@@ -308,7 +344,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
             def publish(group: dict, plan: dict, **context) -> dict:
                 from harvesters import datasets as grouping
                 from harvesters import publishing, stages
-                from harvesters.errors import SkipItem
+                from harvesters.errors import ApprovalRejected
                 from harvesters.results import DatasetGroup, PublishPlan
 
                 _label(group["name"])
@@ -320,10 +356,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
                     answer = ti.xcom_pull(task_ids=f"{ti.task_id.rsplit('.', 1)[0]}.approve",
                                           map_indexes=ti.map_index) or {}
                     if answer.get("chosen_options") != [ApprovalOperator.APPROVE]:
-                        who = (answer.get("responded_by_user") or {}).get("id", "the approver")
-                        why = (answer.get("params_input") or {}).get("reason") or "no reason given"
-                        raise SkipItem(f"{plan.dataset} not published: rejected by {who} ({why}); "
-                                       "it stays private on the portal")
+                        raise ApprovalRejected.from_answer(plan.dataset, answer)
                     approved_by = answer.get("responded_by_user", {}).get("id") or "approver"
                 dataset_cfg = grouping.config_for(cfg_now, DatasetGroup(**group))
                 result = publishing.publish(dataset_cfg, plan.files, plan.checks, portal(), plan, approved_by)
@@ -374,8 +407,9 @@ def build_error_dag(error: ConfigError):
         @task
         def report_config_error():
             from airflow.sdk.exceptions import AirflowFailException
+            from harvesters import explain
 
-            raise AirflowFailException(str(error))
+            raise AirflowFailException(explain.text(error, stage="config"))
 
         report_config_error()
 

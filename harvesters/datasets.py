@@ -99,5 +99,7 @@ def select(group: DatasetGroup, converted: list[ConvertedFile], summaries: list[
         why = ([f"not converted (see its fetch/convert task): {', '.join(lost)}"] if lost else []) + \
               ([f"validation failed (see its validate task): {', '.join(blocked)}"] if blocked else [])
         raise FinalError(f"dataset {group.name} held back, nothing of it changed on the portal: "
-                         + "; ".join(why))
+                         + "; ".join(why),
+                         hint="deal with each file named above (the last lines of its own failed task say how); "
+                              "the dataset is published whole on the next run where all its files pass")
     return files, [by_table[k] for k in sorted(tables)]

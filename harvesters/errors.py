@@ -7,7 +7,11 @@
 - ``SkipItem``: one file of many is unusable; the others go on.
 
 Every message is one line that names the source and the file or URL, so a data
-engineer understands the failure from the Airflow UI alone.
+engineer understands the failure from the Airflow UI alone. What to do about it
+is ``hint``: given where the error is raised when that place knows best, else
+the default of its class (``explain.py`` words both into a failed task's last
+log lines). The subclasses below exist so that each common failure gets its own
+advice by class, never by matching message text.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from __future__ import annotations
 class HarvestError(Exception):
     """Base class: ``str(err)`` is the one-line message shown to people."""
 
-    def __init__(self, message: str, *, source: str | None = None, file: str | None = None):
+    def __init__(self, message: str, *, source: str | None = None, file: str | None = None,
+                 hint: str | None = None):
         self.message = " ".join(str(message).split())  # always one line
         self.source = source
         self.file = file
+        self.hint = hint  # what to do, when the raiser knows better than the class's default (explain.py)
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -65,15 +71,67 @@ class RefusedFile(FinalError):
 
 
 class ValidationBlocked(FinalError):
-    """A Great Expectations suite failed and the source says failures block publishing."""
+    """A Great Expectations suite failed and the source says failures block publishing.
+
+    ``result``: where the full GX result of the first failing table is kept.
+    """
+
+    def __init__(self, message: str, *, result: str | None = None, **kwargs):
+        self.result = result
+        super().__init__(message, **kwargs)
 
 
 class PortalRefused(FinalError):
-    """The portal answered with a validation error (HTTP 409) or a permission error."""
+    """The portal answered with a validation error (HTTP 409) or a permission error.
+
+    ``fields``: the portal's field keys it named (CKAN's ValidationError), for the advice.
+    """
+
+    def __init__(self, message: str, *, fields: list[str] | None = None, **kwargs):
+        self.fields = fields or []
+        super().__init__(message, **kwargs)
+
+
+class PortalUnavailable(RetryableError):
+    """The portal did not answer (refused, timed out, DNS, TLS) or answered 5xx."""
+
+
+class SourceUnavailable(RetryableError):
+    """The agency's server did not answer, or answered 429/5xx, after the client's own retries."""
+
+
+class SourceHTTPError(FinalError):
+    """The agency's server answered a 4xx (404 Not Found, 403, 410...) for a file or page we asked for."""
+
+    def __init__(self, message: str, *, status: int, **kwargs):
+        self.status = status
+        super().__init__(message, **kwargs)
+
+
+class StagingUnavailable(RetryableError):
+    """The staging store (HARVEST_STAGING_DIR, a volume shared by the workers) cannot be written."""
 
 
 class SkipItem(HarvestError):
     """This one item cannot be harvested; the rest of the run goes on."""
+
+
+class ApprovalRejected(SkipItem):
+    """The agency's approver answered Reject: the dataset stays private, who and why are recorded."""
+
+    def __init__(self, dataset: str, *, by: str, reason: str | None, **kwargs):
+        self.dataset, self.by, self.reason = dataset, by, reason
+        super().__init__(f"{dataset} not published: rejected by {by} ({reason or 'no reason given'}); "
+                         "it stays private on the portal", **kwargs)
+
+    @classmethod
+    def from_answer(cls, dataset: str, answer: dict, **kwargs) -> "ApprovalRejected":
+        """From Airflow's human-in-the-loop answer (``responded_by_user`` {id, name}, ``params_input``)."""
+        user = answer.get("responded_by_user") or {}
+        who = user.get("id") or "the approver"
+        if user.get("name") and user["name"] != who:
+            who = f"{user['name']} ({who})"
+        return cls(dataset, by=who, reason=(answer.get("params_input") or {}).get("reason"), **kwargs)
 
 
 class BlockedDestination(FinalError):

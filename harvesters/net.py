@@ -58,7 +58,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from . import __version__, progress
-from .errors import BlockedDestination, FinalError, RefusedFile, RetryableError
+from .errors import (BlockedDestination, FinalError, RefusedFile, RetryableError, SourceHTTPError,  # noqa: F401
+                     SourceUnavailable)
 from .settings import LIMIT_VARS, Limits, Settings
 
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -476,13 +477,14 @@ def _get(url: str, *, http: GuardedSession, timeout: float, attempts: int, **kwa
             if response.status_code in RETRY_STATUS:
                 raise _Transient(f"HTTP {response.status_code} {response.reason} from {response.url}",
                                  _retry_after(response))
-            raise FinalError(f"HTTP {response.status_code} {response.reason} from {response.url}", file=url)
+            raise SourceHTTPError(f"HTTP {response.status_code} {response.reason} from {response.url}", file=url,
+                                  status=response.status_code)
         return response, watchdog
 
     try:
         return attempt()
     except _Transient as exc:
-        raise RetryableError(str(exc), file=url) from None
+        raise SourceUnavailable(str(exc), file=url) from None
 
 
 def _read_body(response: requests.Response, watchdog: _Watchdog, url: str, limit: str,
@@ -511,7 +513,7 @@ def _read_body(response: requests.Response, watchdog: _Watchdog, url: str, limit
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if watchdog.tripped:
                 raise watchdog.refusal(url) from None
-            raise RetryableError(f"download of {url} broke off: {describe_failure(exc)}", file=url) from None
+            raise SourceUnavailable(f"download of {url} broke off: {describe_failure(exc)}", file=url) from None
         if watchdog.tripped:
             raise watchdog.refusal(url)
         return total
@@ -626,7 +628,7 @@ def robots_for(url: str, *, http: requests.Session, timeout: float) -> urllib.ro
         response = _open(robots_url, http=http, timeout=timeout, watchdog=watchdog)
     except _Transient as exc:
         watchdog.stop()
-        raise RetryableError(f"cannot reach {url} (reading {robots_url}): {str(exc).split(': ', 1)[-1]}",
+        raise SourceUnavailable(f"cannot reach {url} (reading {robots_url}): {str(exc).split(': ', 1)[-1]}",
                              file=url) from None
     except BaseException:
         watchdog.stop()
@@ -634,7 +636,7 @@ def robots_for(url: str, *, http: requests.Session, timeout: float) -> urllib.ro
     if response.status_code >= 500 or response.status_code in (408, 429):
         watchdog.stop()
         response.close()
-        raise RetryableError(f"HTTP {response.status_code} for {robots_url}; not crawling {parts.netloc} until it "
+        raise SourceUnavailable(f"HTTP {response.status_code} for {robots_url}; not crawling {parts.netloc} until it "
                              f"answers", file=url)
     if response.status_code >= 400:
         watchdog.stop()

@@ -16,7 +16,7 @@ import requests
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from . import __version__
-from .errors import ConnectionUndefined, FinalError, PortalRefused, RetryableError
+from .errors import ConnectionUndefined, FinalError, PortalRefused, PortalUnavailable, RetryableError
 from .gdc import fields as gdc
 from .settings import PortalSettings
 
@@ -30,13 +30,17 @@ READ_ACTIONS = {"package_show", "organization_show", "package_search", "resource
 READ_ATTEMPTS = 3  # reads are safe to repeat; writes are retried by Airflow's task retry
 
 
+def _refused_fields(error: dict) -> list[str]:
+    """The field keys a CKAN ValidationError names (``__type``, ``__junk``... are not fields)."""
+    return [field for field in error if not field.startswith("__")]
+
+
 def _validation_message(error: dict) -> str:
     parts = []
-    for field, problems in error.items():
-        if field.startswith("__"):
-            continue
+    for field in _refused_fields(error):
+        problems = error[field]
         text = problems if isinstance(problems, str) else "; ".join(map(str, problems))
-        parts.append(f"{gdc.label(field)}: {text}")
+        parts.append(f"{gdc.label(field, english=True)}: {text}")
     return ", ".join(parts) or "validation error"
 
 
@@ -87,21 +91,22 @@ class Portal:
             return self.ckan.call_action(action, data, files=files, requests_kwargs={"timeout": timeout})
         except ckanapi.ValidationError as exc:
             err = exc.error_dict if hasattr(exc, "error_dict") else (exc.args[0] if exc.args else {})
-            raise PortalRefused(f"portal refused {action} of {what}: {_validation_message(err)}") from None
+            raise PortalRefused(f"portal refused {action} of {what}: {_validation_message(err)}",
+                                fields=_refused_fields(err) if isinstance(err, dict) else []) from None
         except ckanapi.NotAuthorized as exc:
             raise PortalRefused(f"portal refused {action} of {what}: not authorized ({exc}); "
                                 "check the API token and its organization membership") from None
         except ckanapi.SearchIndexError as exc:
-            raise RetryableError(f"portal search index failed during {action} of {what}: {exc}") from None
+            raise PortalUnavailable(f"portal search index failed during {action} of {what}: {exc}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise RetryableError(f"cannot reach the portal at {self.url} ({action} of {what}): "
+            raise PortalUnavailable(f"cannot reach the portal at {self.url} ({action} of {what}): "
                                  f"{describe_failure(exc)}") from None
         except ckanapi.NotFound:
             raise  # an answer, not a failure: callers ask "does it exist?"
         except ckanapi.CKANAPIError as exc:
             text = str(exc)
             if any(f", {code}," in text for code in (500, 502, 503, 504)):
-                raise RetryableError(f"portal error during {action} of {what}: {text[:200]}") from None
+                raise PortalUnavailable(f"portal error during {action} of {what}: {text[:200]}") from None
             raise FinalError(f"unexpected portal answer to {action} of {what}: {text[:200]}") from None
 
     # --- reading -----------------------------------------------------------------

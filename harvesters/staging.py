@@ -45,8 +45,8 @@ class RunStaging:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a volume not mounted, read-only or full: retry later, publish nothing now
-            from .errors import RetryableError
+            from .errors import StagingUnavailable
 
-            raise RetryableError(f"staging store unavailable: cannot create {path} ({exc.strerror or exc}); "
+            raise StagingUnavailable(f"staging store unavailable: cannot create {path} ({exc.strerror or exc}); "
                                  "nothing was published", source=self.source) from None
         return path

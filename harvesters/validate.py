@@ -154,5 +154,5 @@ def gate(summaries: list[ValidationSummary], *, on_failure: str, source: str) ->
         f"publish blocked: suite {first.suite} failed {len(first.failed)} of {first.evaluated} expectations "
         f"on table {first.table}: {lines}" + (f" (+{more} more)" if more > 0 else "")
         + (f"; {len(failing) - 1} more table(s) failed" if len(failing) > 1 else ""),
-        source=source,
+        source=source, result=first.result,
     )

@@ -197,18 +197,22 @@ SLUG_PATTERN = r"^[a-z0-9_-]{2,70}$"
 SLUG_MAX = 70
 
 
-def label(name: str) -> str:
-    """`name (Thai label)` for error messages, so agencies recognise the portal's field.
+def label(name: str, english: bool = False) -> str:
+    """`name (Thai label)` for error messages, so agencies recognise the portal's field;
+    ``english``: `name (Thai label / English label)`, for the engineers reading a portal's refusal.
 
     The label is the one the target portal shows (its profile's schema), else the registry's.
     """
     from .profiles import ProfileError, active  # the profiles read this module: imported here, not at the top
 
     try:
-        thai = active().thai_label(name)
+        profile = active()
+        thai = profile.thai_label(name)
+        en = profile.english_label(name) if english else None
     except ProfileError:  # reported where the profile is checked; a label must never fail
-        thai = None
+        thai = en = None
     thai = thai or (BY_NAME[name].label if name in BY_NAME else None)
     if thai is None and name.endswith("_other") and name.removesuffix("_other") in BY_NAME:
         thai = BY_NAME[name.removesuffix("_other")].label + " (อื่นๆ โปรดระบุ)"
-    return f"{name} ({thai})" if thai else name
+    shown = " / ".join(t for t in (thai, en) if t)
+    return f"{name} ({shown})" if shown else name

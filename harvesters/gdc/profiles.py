@@ -81,12 +81,19 @@ class Rule:
     email: bool
     required: bool
     data_types: tuple[str, ...]  # the data types whose form shows it
+    label_en: str | None = None  # the English label, when the schema has one (DGA's do)
 
 
 def _label(value: Any) -> str | None:
     if isinstance(value, dict):
         return value.get("th")
     return value if isinstance(value, str) and re.search(r"[ก-๙]", value) else None
+
+
+def _label_en(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("en")
+    return value if isinstance(value, str) and not re.search(r"[ก-๙]", value) else None
 
 
 def rules(fields: list[dict]) -> dict[str, Rule]:
@@ -96,7 +103,7 @@ def rules(fields: list[dict]) -> dict[str, Rule]:
         validators = (f.get("validators") or PRESET_VALIDATORS.get(f.get("preset", ""), "")).split()
         listed = tuple(c["value"] for c in f.get("choices") or ())
         out[f["field_name"]] = Rule(
-            name=f["field_name"], label=_label(f.get("label")), listed=listed,
+            name=f["field_name"], label=_label(f.get("label")), label_en=_label_en(f.get("label")), listed=listed,
             enforced=bool(listed) and bool(CHOICE_VALIDATORS & set(validators)),
             multiple="scheming_multiple_choice" in validators, date="isodate" in validators,
             integer="int_validator" in validators, email="email_validator" in validators,
@@ -122,6 +129,13 @@ class Profile:
     def thai_label(self, name: str) -> str | None:
         rule = self.dataset.get(name) or self.resource.get(name)
         return rule.label if rule else None
+
+    def english_label(self, name: str) -> str | None:
+        """The portal's English label; the project's schema has Thai labels only, so DGA's v2.1 file names it."""
+        rule = self.dataset.get(name) or self.resource.get(name)
+        if rule and rule.label_en:
+            return rule.label_en
+        return None if self.name == "gdc-2.1" else get("gdc-2.1").english_label(name)
 
     def enforced_choices(self, name: str) -> tuple[str, ...] | None:
         rule = self.dataset.get(name)

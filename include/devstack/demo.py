@@ -227,7 +227,8 @@ def failure_reason(api: AirflowAPI, dag_id: str, run_id: str) -> str:
         events = []
     details = [d for e in events if isinstance(e, dict) for d in e.get("error_detail") or []]
     message = details[-1].get("exc_value", "") if details else ""
-    return f"task {where} failed" + (f": {message}" if message else "")
+    # The pipeline's failure block (harvesters/explain.py) spans lines: indent them under the task.
+    return f"task {where} failed" + (":\n      " + message.replace("\n", "\n      ") if message else "")
 
 
 def create_pools(api: AirflowAPI, sources) -> None:

@@ -187,7 +187,7 @@ def test_missing_organization_is_a_clear_error_and_nothing_is_sent(demo_env, tmp
 def test_portal_refusal_names_the_field_with_its_thai_label(portal_settings):
     portal = Portal(portal_settings)
     fields = {"name": "refused-by-portal", "title": "x", "owner_org": "pcd", "notes": "n"}
-    with pytest.raises(PortalRefused, match=r"maintainer_email \(อีเมลผู้ติดต่อ\): Missing value"):
+    with pytest.raises(PortalRefused, match=r"maintainer_email \(อีเมลผู้ติดต่อ / Contact Email\): Missing value"):
         portal.create_dataset(fields)
 
 

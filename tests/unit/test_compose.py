@@ -161,3 +161,65 @@ def test_env_example_documents_every_variable_with_the_same_default():
     assert not missing, f"variables used by docker-compose.yaml but not in env.example: {missing}"
     differ = {k: (compose_defaults[k], documented[k]) for k in compose_defaults if compose_defaults[k] != documented[k]}
     assert not differ, f"default in docker-compose.yaml != env.example: {differ}"
+
+
+def _users(env: dict) -> dict[str, str]:
+    """SimpleAuthManager's users (name -> role) with compose's defaults filled in."""
+    return dict(entry.split(":") for entry in _interpolate(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]).split(","))
+
+
+def test_run_note_connection_logs_in_as_a_user_that_exists(services):
+    init_env = services["airflow-init"]["environment"]
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        conn = json.loads(_interpolate(env["AIRFLOW_CONN_AIRFLOW_API"]))  # the id dags/harvest_runlog.py reads
+        assert conn["host"] == "http://airflow-apiserver:8080", name
+        assert _users(env)[conn["login"]] in {"user", "op", "admin"}, name  # roles that may edit a DAG run
+        # airflow-init writes that user's password: the same variable, the same default
+        assert conn["login"] == _interpolate(init_env["AIRFLOW_RUNLOG_USER"])
+        assert conn["password"] == _interpolate(init_env["AIRFLOW_RUNLOG_PASSWORD"])
+
+
+def test_every_configured_approver_is_an_airflow_user(services):
+    from harvesters.config import load_all
+
+    loaded, errors = load_all(REPO / "include" / "sources")
+    assert not errors
+    approvers = {a.id for s in loaded for a in s.config.approval.approvers}
+    users = _users(services["airflow-apiserver"]["environment"])
+    assert approvers and all(users.get(a) == "user" for a in approvers), (approvers, users)
+
+
+def test_ckan_takes_the_uploads_the_pipeline_sends(services):
+    from harvesters.portal import UPLOAD_TIMEOUT
+    from harvesters.settings import Limits
+
+    env = services["ckan"]["environment"]
+    # ckanext-envvars maps CKAN__MAX_RESOURCE_SIZE to ckan.max_resource_size (MB)
+    assert int(_interpolate(str(env["CKAN__MAX_RESOURCE_SIZE"]))) * 2**20 >= Limits().max_download_bytes
+    # uWSGI (ckan-base) must not kill an upload the pipeline still waits for
+    assert int(_interpolate(str(env["UWSGI_HARAKIRI"]))) >= UPLOAD_TIMEOUT[1]
+
+
+def test_deployment_settings_of_the_pipeline(services):
+    from harvesters.gdc.profiles import NAMES
+
+    for name in AIRFLOW_SERVICES:
+        svc, env = services[name], services[name]["environment"]
+        # folder drops: the roots the pipeline reads are the drops volume
+        drops = {v.split(":")[1]: v.split(":")[0] for v in svc["volumes"]}
+        for root in env["HARVEST_DROP_ROOTS"].replace(",", " ").split():
+            assert drops.get(root) == "harvest-drops", (name, root)
+        assert "HARVEST_ALLOW_HOSTS" in env and "HARVEST_ALLOW_NETWORKS" in env, name
+        assert _interpolate(env["HARVEST_PORTAL_PROFILE"]) in NAMES, name
+        assert int(_interpolate(str(env["AIRFLOW__CELERY__WORKER_CONCURRENCY"]))) >= 1, name
+    # the per-host pools exist before any task asks for one: airflow-init imports them
+    init = "\n".join(services["airflow-init"]["command"])
+    assert "harvest sources pools > /tmp/pools.json" in init and "airflow pools import /tmp/pools.json" in init
+
+
+def test_secrets_file_is_never_committed():
+    ignored = {line.strip() for line in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()}
+    assert ".env" in ignored
+    tracked = subprocess.run(["git", "ls-files", "--", ".env"], cwd=REPO, capture_output=True, text=True)
+    assert tracked.returncode == 0 and tracked.stdout.strip() == ""
