@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
+from array import array
 from itertools import chain
 from pathlib import Path
 from typing import Any, Iterator
@@ -81,9 +82,10 @@ def _check_shared_strings(zf: zipfile.ZipFile, limits: Limits) -> None:
 
 
 def _open_book(path: Path):
-    """openpyxl's reader up to the worksheets: sheet list, shared strings, date
-    styles, epoch. Its read-only worksheets are not made: each would scan its
-    sheet for the dimension, in pure Python, before a single row is read."""
+    """openpyxl's reader up to the worksheets: sheet list, date styles, epoch.
+    Its shared strings (a list of Python strings) and its read-only worksheets
+    are not made: :class:`SharedStrings` holds the table compactly, and each
+    worksheet would scan its sheet for the dimension before a row is read."""
     from openpyxl.reader.excel import ExcelReader
     from openpyxl.styles.stylesheet import apply_stylesheet
 
@@ -91,9 +93,12 @@ def _open_book(path: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # openpyxl warns about every unsupported extension
         reader.read_manifest()
-        reader.read_strings()
         reader.read_workbook()
         apply_stylesheet(reader.archive, reader.wb)
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    part = reader.package.find(SHARED_STRINGS)
+    reader.shared_strings = SharedStrings.read(reader.archive, part.PartName[1:]) if part is not None else SharedStrings()
     return reader
 
 
@@ -119,38 +124,181 @@ def _head(rows: Iterator[list[Any]]) -> tuple[list[list[Any]], bool]:
     return head, True
 
 
-_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_ROW, _C, _V, _IS, _T = (f"{_NS}{n}" for n in ("row", "c", "v", "is", "t"))
-_REF = re.compile(r"([A-Z]{1,3})([0-9]+)")
+# --- XML events -------------------------------------------------------------------------------
+#
+# The sheet and shared-strings XML is read with the standard library's expat
+# (pyexpat) fed in chunks, handing each element to a small state machine here.
+# lxml's iterparse builds an element tree for every cell and then wants a
+# Python proxy for each node: on a 550 MB sheet that alone takes longer than
+# expat with callbacks doing the whole job, and calamine (Rust, much faster)
+# holds the whole sheet in memory. Names are matched on their local part, so
+# both the transitional and the strict OOXML namespaces (and any prefix) work.
+# Any DTD or entity declaration refuses the file (``xxe``): nothing is ever expanded.
+
+_CHUNK = 1 << 20
+_PIECE = 16 << 10
+_SHEET_NAMESPACES = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+                     "http://purl.oclc.org/ooxml/spreadsheetml/main")
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # OOXML escapes characters XML cannot hold as _xHHHH_
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
+
+
+def _parser(start, end, chars):
+    import xml.parsers.expat as expat
+
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    parser.buffer_size = 1 << 16
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, chars
+
+    def refuse(*_args):
+        raise RefusedFile("xxe", "a DTD or entity declaration in a workbook part; not resolved")
+
+    parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = refuse
+    return parser
+
+
+class _Names(dict):
+    """An element's name as written (``c``, ``x:c``) -> its local name when it is
+    in the spreadsheetml namespace, else "". expat's own namespace processing
+    costs a tenth of the parse; the prefix bound to the namespace (usually
+    none) is taken from the root element's declarations instead."""
+
+    prefix = ""
+
+    def learn(self, root: str, attrs: dict) -> None:
+        for key, value in attrs.items():
+            if value in _SHEET_NAMESPACES and (key == "xmlns" or key.startswith("xmlns:")):
+                self.prefix = key[6:]
+        self[root] = self.__missing__(root)
+
+    def __missing__(self, name: str) -> str:
+        prefix, _, local = name.rpartition(":")
+        return self.setdefault(name, local if prefix == self.prefix else "")
+
+
+def _feed(fh, parser, ready: list) -> Iterator[Any]:
+    """Feed the part to ``parser``, yielding what the handlers put in ``ready``
+    (an int there stands for that many blank rows). expat cannot pause inside
+    a piece, so pieces are small: a piece of rows each padded to column XFD
+    by one far cell must not become gigabytes of row lists at once."""
+    import xml.parsers.expat as expat
+
+    try:
+        while chunk := fh.read(_CHUNK):
+            view = memoryview(chunk)
+            for start in range(0, len(chunk), _PIECE):
+                parser.Parse(view[start : start + _PIECE], False)
+                if ready:
+                    yield from _expand(ready)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        raise UnreadableWorkbook(f"XML: {exc}") from None
+    yield from _expand(ready)
+
+
+def _expand(ready: list) -> Iterator[Any]:
+    items = ready.copy()
+    ready.clear()
+    for item in items:
+        if type(item) is int:
+            for _ in range(item):
+                yield []
+        else:
+            yield item
+
+
+class SharedStrings:
+    """The shared strings table, held compactly: UTF-8 bytes of every string in
+    one buffer and their offsets in an array (a Python list of strings costs
+    about 60 bytes per string more, several times the table's own size)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.offsets = array("q", [0])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int) -> str:
+        if index < 0:
+            raise IndexError(index)
+        return self.data[self.offsets[index] : self.offsets[index + 1]].decode("utf-8")
+
+    def append(self, text: str) -> None:
+        self.data += text.encode("utf-8", "surrogatepass")
+        self.offsets.append(len(self.data))
+
+    @classmethod
+    def read(cls, zf: zipfile.ZipFile, member: str) -> "SharedStrings":
+        """Every ``<si>``: its text (``<t>``, and the ``<t>`` of its rich-text runs; phonetic runs left out)."""
+        table = cls()
+        names = _Names()
+        parts: list[str] = []
+        state = {"text": False, "phonetic": 0}
+
+        def start(name, attrs):
+            if not names:
+                names.learn(name, attrs)
+            local = names[name]
+            if local == "t":
+                state["text"] = not state["phonetic"]
+            elif local == "si":
+                parts.clear()
+            elif local == "rPh":
+                state["phonetic"] += 1
+
+        def end(name):
+            local = names[name]
+            if local == "t":
+                state["text"] = False
+            elif local == "si":
+                table.append(_unescape("".join(parts)))
+            elif local == "rPh":
+                state["phonetic"] -= 1
+
+        def chars(text):
+            if state["text"]:
+                parts.append(text)
+
+        try:
+            with zf.open(member) as fh:
+                for _ in _feed(fh, _parser(start, end, chars), []):
+                    pass
+        except KeyError:
+            return table
+        return table
 
 
 class _CellReader:
-    """A ``<c>`` element's value as openpyxl's reader gives it (data_only)."""
+    """A cell's value as openpyxl's reader gives it (data_only): cached formula
+    results, never formulas; numbers in date styles as dates."""
 
     def __init__(self, shared_strings, date_formats, timedelta_formats, epoch) -> None:
         self.shared, self.dates, self.durations, self.epoch = shared_strings, date_formats, timedelta_formats, epoch
 
-    def value(self, c) -> Any:
-        kind = c.get("t", "n")
-        if kind == "inlineStr":
-            node = c.find(_IS)
-            return "".join(t.text or "" for t in node.iter(_T)) if node is not None else None
-        text = c.findtext(_V)
-        if text is None or text == "":
-            return None
-        if kind == "n":
-            from openpyxl.utils.datetime import from_excel
-
+    def value(self, kind: str | None, style: str | None, text: str) -> Any:
+        if kind is None or kind == "n":
+            if not text:
+                return None
             number = float(text) if ("." in text or "E" in text or "e" in text) else int(text)
-            style = int(c.get("s", 0) or 0)
-            if style in self.dates:
+            if style is not None and style != "0" and int(style) in self.dates:
+                from openpyxl.utils.datetime import from_excel
+
                 try:
-                    return from_excel(number, self.epoch, timedelta=style in self.durations)
+                    return from_excel(number, self.epoch, timedelta=int(style) in self.durations)
                 except (OverflowError, ValueError):
                     return "#VALUE!"
             return number
         if kind == "s":
-            return self.shared[int(text)]
+            return self.shared[int(text)] if text else None
+        if kind == "inlineStr":
+            return _unescape(text)
+        if not text:
+            return None
         if kind == "b":
             return bool(int(text))
         if kind == "d":
@@ -161,34 +309,86 @@ class _CellReader:
 
 
 def _rows(zf: zipfile.ZipFile, member: str, cells: _CellReader) -> Iterator[list[Any]]:
-    """The sheet's rows in order, a blank row for every row number skipped."""
-    from lxml import etree
+    """The sheet's rows in order, a blank row for every row number skipped.
+
+    Text is gathered from ``<v>`` (every cell type but inline strings) and from
+    the ``<t>`` elements of ``<is>`` (plain or rich-text runs, not phonetic runs)."""
+    names = _Names()
+    columns: dict[str, int] = {}  # a reference's letters ("AB") -> 0-based column
+    value = cells.value
+    ready: list[list[Any]] = []
+    row: list[Any] = []
+    parts: list[str] = []
+    # [next row number, cell ref, cell type, cell style, collecting text, inside <is>, inside <rPh>]
+    state: list[Any] = [1, None, None, None, False, False, 0]
+
+    def start(name, attrs):
+        if not names:
+            names.learn(name, attrs)
+        local = names[name]
+        if local == "c":
+            state[1] = attrs.get("r")
+            state[2] = attrs.get("t")
+            state[3] = attrs.get("s")
+            parts.clear()
+        elif local == "v":
+            state[4] = not state[5]
+        elif local == "t":
+            state[4] = state[5] and not state[6]
+        elif local == "row":
+            number = attrs.get("r")
+            number = int(number) if number else state[0]
+            if number > state[0]:
+                ready.append(number - state[0])  # blank rows, made as they are read
+            state[0] = number + 1
+            row.clear()
+        elif local == "is":
+            state[5] = True
+        elif local == "rPh":
+            state[6] += 1
+
+    def end(name):
+        local = names[name]
+        if local == "c":
+            ref = state[1]
+            if ref:
+                letters = ref.rstrip("0123456789")
+                col = columns.get(letters)
+                if col is None:
+                    col = columns[letters] = _column_of(letters)
+            else:
+                col = len(row)
+            cell = value(state[2], state[3], "".join(parts))
+            if col >= len(row):
+                if col > len(row):
+                    row.extend([None] * (col - len(row)))
+                row.append(cell)
+            else:
+                row[col] = cell
+        elif local == "v" or local == "t":
+            state[4] = False
+        elif local == "row":
+            ready.append(row.copy())
+        elif local == "is":
+            state[5] = False
+        elif local == "rPh":
+            state[6] -= 1
+
+    def chars(text):
+        if state[4]:
+            parts.append(text)
 
     try:
         with zf.open(member) as fh:
-            events = etree.iterparse(fh, events=("end",), tag=_ROW, resolve_entities=False, no_network=True,
-                                     huge_tree=True)
-            expected = 1
-            for _, row in events:
-                number = int(row.get("r") or expected)
-                for _ in range(expected, number):
-                    yield []
-                expected = number + 1
-                values: list[Any] = []
-                for c in row.iter(_C):
-                    ref = c.get("r")
-                    col = _column(_REF.match(ref).group(1).encode()) if ref else len(values)
-                    if col >= len(values):
-                        values.extend([None] * (col - len(values)))
-                        values.append(cells.value(c))
-                    else:
-                        values[col] = cells.value(c)
-                yield values
-                row.clear()
-                while row.getprevious() is not None:
-                    del row.getparent()[0]
-    except (etree.XMLSyntaxError, zipfile.BadZipFile, EOFError, OSError, KeyError, IndexError, ValueError) as exc:
+            yield from _feed(fh, _parser(start, end, chars), ready)
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, IndexError, ValueError) as exc:
         raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _column_of(letters: str) -> int:
+    if not (1 <= len(letters) <= 3 and letters.isascii() and letters.isalpha()):
+        raise ValueError(f"bad cell reference letters {letters!r}")
+    return _column(letters.upper().encode())
 
 
 def _blocks(rows: Iterator[list[Any]]) -> Iterator[list[list[Any]]]:
@@ -216,6 +416,9 @@ def merged_ranges(zf: zipfile.ZipFile, member: str, limit: int) -> list[Merge]:
     with zf.open(name) as fh:
         while chunk := fh.read(1 << 20):
             data = tail + chunk
+            if b"mergeCell" not in data:  # the ranges follow the rows: most chunks hold none
+                tail = data[-256:]
+                continue
             last_end = 0
             for m in _MERGE.finditer(data):
                 c0, r0, c1, r1 = m.groups()
