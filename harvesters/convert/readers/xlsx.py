@@ -309,48 +309,91 @@ class _CellReader:
 
 
 def _rows(zf: zipfile.ZipFile, member: str, cells: _CellReader) -> Iterator[list[Any]]:
-    """The sheet's rows in order, a blank row for every row number skipped.
+    """The sheet's rows in order, a blank row for every row number skipped."""
+    ready: list[Any] = []
+    parser = _parser(None, None, None)
+
+    def first(name, attrs):  # the root element says which prefix the spreadsheetml names carry
+        prefix = _main_prefix(attrs)
+        parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = \
+            _row_handlers(prefix, cells, ready)
+        parser.StartElementHandler(name, attrs)
+
+    parser.StartElementHandler = first
+    try:
+        with zf.open(member) as fh:
+            yield from _feed(fh, parser, ready)
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, IndexError, ValueError) as exc:
+        raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _main_prefix(attrs: dict) -> str:
+    """``"x:"`` when the root binds spreadsheetml to ``xmlns:x``, ``""`` for the default namespace."""
+    for key, value in attrs.items():
+        if value in _SHEET_NAMESPACES and key.startswith("xmlns:"):
+            return key[6:] + ":"
+    return ""
+
+
+def _row_handlers(prefix: str, cells: _CellReader, ready: list):
+    """expat handlers that append each finished row (a list) to ``ready``, or
+    an int for a run of row numbers skipped (blank rows).
 
     Text is gathered from ``<v>`` (every cell type but inline strings) and from
-    the ``<t>`` elements of ``<is>`` (plain or rich-text runs, not phonetic runs)."""
-    names = _Names()
+    the ``<t>`` elements of ``<is>`` (plain or rich-text runs, not phonetic
+    runs). These run once per element of a sheet of millions of cells, so the
+    plain number, shared and inline string cases are handled inline, in closure
+    variables (cheaper than attributes or a state list)."""
+    C, V, T, ROW, IS, RPH = (prefix + n for n in ("c", "v", "t", "row", "is", "rPh"))
+    shared, slow_value = cells.shared, cells.value
+    date_styles = {str(i) for i in cells.dates}
     columns: dict[str, int] = {}  # a reference's letters ("AB") -> 0-based column
-    value = cells.value
-    ready: list[list[Any]] = []
     row: list[Any] = []
-    parts: list[str] = []
-    # [next row number, cell ref, cell type, cell style, collecting text, inside <is>, inside <rPh>]
-    state: list[Any] = [1, None, None, None, False, False, 0]
+    text = ""
+    ref = kind = style = None
+    collecting = in_inline = False
+    phonetic = 0
+    next_row = 1
 
     def start(name, attrs):
-        if not names:
-            names.learn(name, attrs)
-        local = names[name]
-        if local == "c":
-            state[1] = attrs.get("r")
-            state[2] = attrs.get("t")
-            state[3] = attrs.get("s")
-            parts.clear()
-        elif local == "v":
-            state[4] = not state[5]
-        elif local == "t":
-            state[4] = state[5] and not state[6]
-        elif local == "row":
+        nonlocal ref, kind, style, text, collecting, in_inline, phonetic, next_row, row
+        if name == C:
+            ref = attrs.get("r")
+            kind = attrs.get("t")
+            style = attrs.get("s")
+            text = ""
+        elif name == V:
+            collecting = not in_inline
+        elif name == T:
+            collecting = in_inline and not phonetic
+        elif name == ROW:
             number = attrs.get("r")
-            number = int(number) if number else state[0]
-            if number > state[0]:
-                ready.append(number - state[0])  # blank rows, made as they are read
-            state[0] = number + 1
-            row.clear()
-        elif local == "is":
-            state[5] = True
-        elif local == "rPh":
-            state[6] += 1
+            number = int(number) if number else next_row
+            if number > next_row:
+                ready.append(number - next_row)  # blank rows, made as they are read
+            next_row = number + 1
+            row = []
+        elif name == IS:
+            in_inline = True
+        elif name == RPH:
+            phonetic += 1
 
     def end(name):
-        local = names[name]
-        if local == "c":
-            ref = state[1]
+        nonlocal collecting, in_inline, phonetic
+        if name == C:
+            if kind is None and style not in date_styles:
+                if not text:
+                    value = None
+                elif "." in text or "E" in text or "e" in text:
+                    value = float(text)
+                else:
+                    value = int(text)
+            elif kind == "s":
+                value = shared[int(text)] if text else None
+            elif kind == "inlineStr" and "_x" not in text:
+                value = text
+            else:
+                value = slow_value(kind, style, text)
             if ref:
                 letters = ref.rstrip("0123456789")
                 col = columns.get(letters)
@@ -358,31 +401,29 @@ def _rows(zf: zipfile.ZipFile, member: str, cells: _CellReader) -> Iterator[list
                     col = columns[letters] = _column_of(letters)
             else:
                 col = len(row)
-            cell = value(state[2], state[3], "".join(parts))
-            if col >= len(row):
-                if col > len(row):
-                    row.extend([None] * (col - len(row)))
-                row.append(cell)
+            width = len(row)
+            if col == width:
+                row.append(value)
+            elif col > width:
+                row.extend([None] * (col - width))
+                row.append(value)
             else:
-                row[col] = cell
-        elif local == "v" or local == "t":
-            state[4] = False
-        elif local == "row":
-            ready.append(row.copy())
-        elif local == "is":
-            state[5] = False
-        elif local == "rPh":
-            state[6] -= 1
+                row[col] = value
+        elif name == V or name == T:
+            collecting = False
+        elif name == ROW:
+            ready.append(row)
+        elif name == IS:
+            in_inline = False
+        elif name == RPH:
+            phonetic -= 1
 
-    def chars(text):
-        if state[4]:
-            parts.append(text)
+    def chars(data):
+        nonlocal text
+        if collecting:
+            text += data
 
-    try:
-        with zf.open(member) as fh:
-            yield from _feed(fh, _parser(start, end, chars), ready)
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, IndexError, ValueError) as exc:
-        raise UnreadableWorkbook(f"{type(exc).__name__}: {exc}") from exc
+    return start, end, chars
 
 
 def _column_of(letters: str) -> int:
