@@ -1,14 +1,13 @@
 """XLSX/XLSM: rows stream from the sheet XML.
 
-openpyxl's read-only mode opens the workbook (sheet list, shared strings,
-which styles are dates, the date epoch), and the rows of each sheet are read
-here with lxml ``iterparse``: openpyxl's own row parser goes through the
-pure-Python ElementTree (defusedxml is installed), five times slower, and
-cannot report merged cells, which Thai statistics workbooks use for both
-headers and data. Cell values follow openpyxl's rules (``_cell_value``);
-cached formula results are read, never the formulas; merged ranges come from
-the ``<mergeCell>`` elements (:func:`merged_ranges`, a streamed scan). The
-ZIP directory is checked for bomb-like sizes before anything is inflated.
+openpyxl opens the workbook (sheet list, which styles are dates, the date
+epoch); the shared strings and the rows of each sheet are read here with
+expat state machines (see "XML events" below for why not lxml or calamine).
+Cell values follow openpyxl's rules (:class:`_CellReader`): cached formula
+results are read, never the formulas; merged ranges come from the
+``<mergeCell>`` elements (:func:`merged_ranges`, a streamed scan, since they
+follow the rows). The ZIP directory is checked for bomb-like sizes before
+anything is inflated.
 
 A sheet of at most ``SPLIT_ROWS`` rows is read whole and split into the
 tables it holds (``blocks.split_sheet``: stacked or side by side); a longer
@@ -131,8 +130,9 @@ def _head(rows: Iterator[list[Any]]) -> tuple[list[list[Any]], bool]:
 # lxml's iterparse builds an element tree for every cell and then wants a
 # Python proxy for each node: on a 550 MB sheet that alone takes longer than
 # expat with callbacks doing the whole job, and calamine (Rust, much faster)
-# holds the whole sheet in memory. Names are matched on their local part, so
-# both the transitional and the strict OOXML namespaces (and any prefix) work.
+# holds the whole sheet in memory. expat's own namespace processing costs a
+# tenth of the parse: element names are matched as written instead, with the
+# prefix the root binds to spreadsheetml (transitional or strict; usually none).
 # Any DTD or entity declaration refuses the file (``xxe``): nothing is ever expanded.
 
 _CHUNK = 1 << 20
@@ -146,38 +146,27 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "_x" in text else text
 
 
-def _parser(start, end, chars):
+def _parser(handlers) -> Any:
+    """An expat parser whose root element picks the handlers: ``handlers(prefix)``
+    gives (start, end, chars) for names carrying ``prefix`` ("x:" or "")."""
     import xml.parsers.expat as expat
 
     parser = expat.ParserCreate()
     parser.buffer_text = True
     parser.buffer_size = 1 << 16
-    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, chars
+
+    def root(name, attrs):
+        parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = \
+            handlers(_main_prefix(attrs))
+        parser.StartElementHandler(name, attrs)
+
+    parser.StartElementHandler = root
 
     def refuse(*_args):
         raise RefusedFile("xxe", "a DTD or entity declaration in a workbook part; not resolved")
 
     parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = refuse
     return parser
-
-
-class _Names(dict):
-    """An element's name as written (``c``, ``x:c``) -> its local name when it is
-    in the spreadsheetml namespace, else "". expat's own namespace processing
-    costs a tenth of the parse; the prefix bound to the namespace (usually
-    none) is taken from the root element's declarations instead."""
-
-    prefix = ""
-
-    def learn(self, root: str, attrs: dict) -> None:
-        for key, value in attrs.items():
-            if value in _SHEET_NAMESPACES and (key == "xmlns" or key.startswith("xmlns:")):
-                self.prefix = key[6:]
-        self[root] = self.__missing__(root)
-
-    def __missing__(self, name: str) -> str:
-        prefix, _, local = name.rpartition(":")
-        return self.setdefault(name, local if prefix == self.prefix else "")
 
 
 def _feed(fh, parser, ready: list) -> Iterator[Any]:
@@ -236,40 +225,44 @@ class SharedStrings:
     def read(cls, zf: zipfile.ZipFile, member: str) -> "SharedStrings":
         """Every ``<si>``: its text (``<t>``, and the ``<t>`` of its rich-text runs; phonetic runs left out)."""
         table = cls()
-        names = _Names()
-        parts: list[str] = []
-        state = {"text": False, "phonetic": 0}
 
-        def start(name, attrs):
-            if not names:
-                names.learn(name, attrs)
-            local = names[name]
-            if local == "t":
-                state["text"] = not state["phonetic"]
-            elif local == "si":
-                parts.clear()
-            elif local == "rPh":
-                state["phonetic"] += 1
+        def handlers(prefix: str):
+            T, SI, RPH = prefix + "t", prefix + "si", prefix + "rPh"
+            text = ""
+            collecting = False
+            phonetic = 0
 
-        def end(name):
-            local = names[name]
-            if local == "t":
-                state["text"] = False
-            elif local == "si":
-                table.append(_unescape("".join(parts)))
-            elif local == "rPh":
-                state["phonetic"] -= 1
+            def start(name, _attrs):
+                nonlocal text, collecting, phonetic
+                if name == T:
+                    collecting = not phonetic
+                elif name == SI:
+                    text = ""
+                elif name == RPH:
+                    phonetic += 1
 
-        def chars(text):
-            if state["text"]:
-                parts.append(text)
+            def end(name):
+                nonlocal collecting, phonetic
+                if name == T:
+                    collecting = False
+                elif name == SI:
+                    table.append(_unescape(text))
+                elif name == RPH:
+                    phonetic -= 1
+
+            def chars(data):
+                nonlocal text
+                if collecting:
+                    text += data
+
+            return start, end, chars
 
         try:
             with zf.open(member) as fh:
-                for _ in _feed(fh, _parser(start, end, chars), []):
+                for _ in _feed(fh, _parser(handlers), []):
                     pass
-        except KeyError:
-            return table
+        except KeyError:  # the manifest names a part the package lacks
+            pass
         return table
 
 
@@ -311,15 +304,7 @@ class _CellReader:
 def _rows(zf: zipfile.ZipFile, member: str, cells: _CellReader) -> Iterator[list[Any]]:
     """The sheet's rows in order, a blank row for every row number skipped."""
     ready: list[Any] = []
-    parser = _parser(None, None, None)
-
-    def first(name, attrs):  # the root element says which prefix the spreadsheetml names carry
-        prefix = _main_prefix(attrs)
-        parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = \
-            _row_handlers(prefix, cells, ready)
-        parser.StartElementHandler(name, attrs)
-
-    parser.StartElementHandler = first
+    parser = _parser(lambda prefix: _row_handlers(prefix, cells, ready))
     try:
         with zf.open(member) as fh:
             yield from _feed(fh, parser, ready)
