@@ -239,13 +239,10 @@ def test_large_ods_reads_every_sheet(converted):
 
 def test_large_ods_reader_streams_past_trailing_empties():
     """The reader alone: a 100 MB content.xml with a million repeated empty
-    rows and 16384 repeated empty cells per row is read in seconds."""
-    import time
-
+    rows and 16384 repeated empty cells per row; the empties are counted,
+    never stored (no timed assertion: speed is bench/'s job)."""
     from harvesters.convert.readers import ods
 
-    start = time.monotonic()
     result = ods.read(FIXTURES / H / "large.ods")
-    assert time.monotonic() - start < 15
     assert [len(g.rows) for g in result.grids] == [23761, 26754, 26049, 25873, 25873, 20329]
     assert max(len(r) for g in result.grids for r in g.rows) == 5

@@ -166,7 +166,7 @@ def test_xls_dates_merges_and_sheet_choice(tmp_path):
     result = xls.read(FIXTURES / "span_rich.xls")
     (grid,) = result.grids
     assert grid.merges == [Merge(1, 1, 2, 2)]
-    simple = xls.read(FIXTURES / "simple.xls").grids[0]
+    simple = next(iter(xls.read(FIXTURES / "simple.xls").grids))
     assert simple.rows[1][0] == dt.date(2011, 1, 1)  # the 1904 date system
     report = convert_file(FIXTURES / "simple.xls", tmp_path / "out",
                           options=ConvertOptions(tables=TableChoice(sheet="simple.csv")))
@@ -183,6 +183,55 @@ def test_truncated_xls_is_corrupt(tmp_path):
         convert_file(path, tmp_path / "out")
     assert info.value.reason == "corrupt"
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_long_xls_sheets_stream_from_calamine_with_merges_across_blocks(tmp_path, monkeypatch):
+    """A sheet longer than SPLIT_ROWS (made small here) streams in blocks; a
+    used area that starts right of column A keeps its columns; a value merged
+    down across a block boundary repeats on every row."""
+    import xlwt  # bench/requirements.txt, installed by bin/setup
+    monkeypatch.setattr(xls, "SPLIT_ROWS", 4)
+    monkeypatch.setattr(xls, "BLOCK_ROWS", 3)
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("ยาว")
+    for c, name in enumerate(["จังหวัด", "ปี", "จำนวน"], start=1):
+        sheet.write(0, c, name)
+    for r in range(1, 6):
+        sheet.write(r, 1, f"จ{r}")
+        sheet.write(r, 2, 2560 + r)
+        sheet.write(r, 3, r)
+    sheet.write_merge(6, 9, 1, 1, "ตรัง")
+    for r in range(6, 10):
+        sheet.write(r, 2, 2560 + r)
+        sheet.write(r, 3, r)
+    path = tmp_path / "long.xls"
+    book.save(str(path))
+    result = xls.read(path)
+    (grid,) = result.grids
+    assert grid.blocks is not None  # streams
+    for close in result.cleanup:
+        close()
+    report = convert_file(path, tmp_path / "out")
+    data = pq.read_table(report.tables[0].parquet).to_pydict()
+    assert list(data) == ["จังหวัด", "ปี", "จำนวน"]
+    assert data["จังหวัด"] == [f"จ{r}" for r in range(1, 6)] + ["ตรัง"] * 4
+    assert data["จำนวน"] == list(range(1, 10))
+
+
+def test_xlrd_reads_what_calamine_refuses_the_same_way(tmp_path, monkeypatch):
+    """BIFF5 and older go to xlrd: its grids match calamine's on the same sheet."""
+    import python_calamine
+
+    by_calamine = [(g.rows, g.merges) for g in xls.read(FIXTURES / "span_rich.xls").grids]
+
+    def refuse(path):
+        raise python_calamine.CalamineError("unsupported BIFF version")
+
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_path", refuse)
+    by_xlrd = [(g.rows, g.merges) for g in xls.read(FIXTURES / "span_rich.xls").grids]
+    trim = [([r[: max((i + 1 for i, v in enumerate(r) if v is not None), default=0)] for r in rows], m)
+            for rows, m in by_xlrd]
+    assert trim == by_calamine and by_calamine[0][1] == [Merge(1, 1, 2, 2)]
 
 
 def test_encrypted_xls(tmp_path):
