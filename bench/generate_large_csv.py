@@ -75,11 +75,11 @@ def generate(out: Path, size: int, seed: int = 1) -> int:
         fh.write(head)
         written += len(head)
         # A pool of distinct rows, reshuffled per block: realistic bytes at disk speed.
-        pool = make_rows(rng, 200_000)
+        pool = [row.encode("cp874") for row in make_rows(rng, 200_000)]  # encoded once: the same bytes, faster
         footer = "\r\nที่มา: กรมอุตุนิยมวิทยา กระทรวงดิจิทัลเพื่อเศรษฐกิจและสังคม\r\n".encode("cp874")
         while written < size - len(footer):
             rng.shuffle(pool)
-            block = "".join(pool).encode("cp874")
+            block = b"".join(pool)
             room = size - len(footer) - written
             if len(block) > room:
                 cut = block.rfind(b"\r\n", 0, room)

@@ -2,7 +2,9 @@
 
     bench/run [--quick] [--reps N] [--only GROUP,...] [--services STATE_DIR] [--keep]
 
-It generates its inputs into a temp dir (removed at the end), starts the local portal
+It generates its inputs into a temp dir (removed at the end; the large ones are kept in
+``$HARVEST_LOCAL/bench-inputs`` and reused by later runs, as they are generated the same way
+each time: ``--fresh-inputs`` makes them anew), starts the local portal
 (CKAN and what it needs, include/devstack/services.py) unless ``--services`` names the
 state dir of a running stack, and runs the measurements in rounds: each round runs
 every measurement once, in a rotating order, so the repetitions of all tools are
@@ -21,6 +23,7 @@ cycles, so it is one round here) and report several rows.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -92,6 +95,11 @@ class Bench:
         self.cap = args.cap or self.sizes["cap"]
         self.groups = [g for g in GROUPS if g in args.only.split(",")] if args.only else list(DEFAULT_GROUPS)
         self.work = Path(tempfile.mkdtemp(prefix="harvest-bench-"))
+        # Large inputs are kept across runs (minutes to generate; the same bytes every time), keyed by the
+        # generators' source so a change to them makes new ones. --quick keeps everything in the temp dir.
+        local = Path(os.environ.get("HARVEST_LOCAL") or REPO / ".local")
+        self.inputs_dir = None if args.quick else local / "bench-inputs"
+        self.fresh_inputs = args.fresh_inputs
         self.work.chmod(0o755)  # the local PostgreSQL runs as its own OS user and must reach the stack's folder
         self.services_dir = args.services
         self.own_stack: Path | None = None
@@ -161,18 +169,36 @@ class Bench:
         self.jobs.append(Job("parse", label, "task start on a worker (parsing context)", argv,
                              {**env, "_AIRFLOW_PARSING_CONTEXT_DAG_ID": one}, count))
 
+    def input_file(self, name: str, make) -> Path:
+        """``make(path)`` writes the input; kept in the inputs cache when there is one."""
+        if self.inputs_dir is None:
+            return make(self.work / "data" / name)
+        stem, dot, suffix = name.partition(".")
+        version = hashlib.sha256(b"".join((BENCH / f).read_bytes() for f in ("inputs.py", "generate_large_csv.py")))
+        path = self.inputs_dir / f"{stem}-{version.hexdigest()[:10]}{dot}{suffix}"
+        if self.fresh_inputs or not path.exists():
+            self.inputs_dir.mkdir(parents=True, exist_ok=True)
+            for old in self.inputs_dir.glob(f"{stem}-*{dot}{suffix}"):  # an older generator's file
+                old.unlink()
+            started = time.perf_counter()
+            part = make(path.with_name(f"{path.stem}.part{dot}{suffix}"))  # the suffix stays: writers check it
+            part.rename(path)
+            self.notes.append(f"generated {name} in {time.perf_counter() - started:.0f} s")
+        return path
+
     def build(self) -> None:
         s = self.sizes
         data = self.work / "data"
         data.mkdir()
         if "convert" in self.groups:
-            self.convert_jobs(inputs.csv_file(data / "thai_cp874.csv", s["csv"]), "convert",
-                              f"convert {s['csv'] / MB:,.0f} MB cp874 CSV", peers=True)
+            src = self.input_file(f"thai_cp874_{s['csv']}.csv", lambda p: inputs.csv_file(p, s["csv"]))
+            self.convert_jobs(src, "convert", f"convert {s['csv'] / MB:,.0f} MB cp874 CSV", peers=True)
         if "big" in self.groups:
-            self.convert_jobs(inputs.csv_file(data / "thai_cp874_big.csv", s["big"], seed=2), "big",
-                              f"convert {s['big'] / MB:,.0f} MB cp874 CSV", peers=False)
+            src = self.input_file(f"thai_cp874_big_{s['big']}.csv", lambda p: inputs.csv_file(p, s["big"], seed=2))
+            self.convert_jobs(src, "big", f"convert {s['big'] / MB:,.0f} MB cp874 CSV", peers=False)
         if "excel" in self.groups:
-            for path in (inputs.xlsx_file(data / "thai.xlsx", s["xlsx"]), inputs.xls_file(data / "thai.xls", s["xls"])):
+            for path in (self.input_file(f"thai_{s['xlsx']}.xlsx", lambda p: inputs.xlsx_file(p, s["xlsx"])),
+                         self.input_file(f"thai_{s['xls']}.xls", lambda p: inputs.xls_file(p, s["xls"]))):
                 self.excel_jobs(path, f"read/convert {path.stat().st_size / MB:.1f} MB {path.suffix[1:].upper()}")
         if "parse" in self.groups:
             for count in s["parse"]:
@@ -414,7 +440,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cap", type=float, help="seconds one measurement may take (default 150; the 1 GB "
                         "conversion gets it in proportion to its size)")
     parser.add_argument("--services", help="state dir of a running local stack (default: start one, stop it after)")
+    parser.add_argument("--fresh-inputs", action="store_true", help="generate the large inputs anew, not from "
+                        "$HARVEST_LOCAL/bench-inputs")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     bench = Bench(args)
     try:
         print(f"generating inputs in {bench.work} ...", file=sys.stderr)
@@ -423,7 +452,8 @@ def main(argv=None) -> int:
         mode = "quick smoke run, figures meaningless" if args.quick else "full"
         print(f"\nharvest bench ({mode}): median of {bench.reps} interleaved round(s), each measurement its own "
               f"process; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
-              f"measuring took {bench.elapsed:.0f} s\n")
+              f"measuring took {bench.elapsed:.0f} s, {time.perf_counter() - started:.0f} s in all"
+              + (f" ({'; '.join(bench.notes)})" if bench.notes else "") + "\n")
         print(bench.table())
     finally:
         bench.close()
