@@ -469,6 +469,7 @@ def _unchanged_row(n: int, cycles: list[dict], parallelism: int) -> dict:
 
 def concurrency(args, work: Path, portal: dict, tag: str) -> tuple[list[dict], bool]:
     # The generated files' suite (its compound-uniqueness check fails: "warn" lets the runs go on).
+    suite = {"suite": "rain_suite", "on_failure": "warn"} if args.validate else None
     os.environ["HARVEST_EXPECTATIONS_DIR"] = str(BENCH)
     sites = []
     for h in range(args.hosts):
@@ -482,7 +483,7 @@ def concurrency(args, work: Path, portal: dict, tag: str) -> tuple[list[dict], b
         for j, name in enumerate(names):
             files.append(inputs.csv_file(site.folder / name, args.file_bytes, seed=1000 + i * 10 + j))
         paths.append(inputs.portal_source(sources, f"bench-conc-{tag}-{i:03d}", [f"{site.url}/{n}" for n in names],
-                                          validation={"suite": "rain_suite", "on_failure": "warn"}))
+                                          validation=suite))
     ids = [p.stem for p in paths]
     af = None
     held = True
@@ -512,7 +513,7 @@ def concurrency(args, work: Path, portal: dict, tag: str) -> tuple[list[dict], b
     say(f"cycle: {json.dumps(c, default=str)}")
     n = len(ids)
     notes = [f"{n} sources x {args.files} files of {args.file_bytes / 1e3:.0f} kB on {args.hosts} hosts, "
-             f"{args.delay} s per request", "pools held" if held else "POOLS EXCEEDED",
+             f"{args.delay} s per request, " + ("validated (GX)" if args.validate else "no expectation suite"), "pools held" if held else "POOLS EXCEEDED",
              "per host (port): " + "; ".join(hosts), f"runs {c['runs']}",
              f"largest process {c['peak_one_mib']:.0f} MiB ({c['peak_one_cmd'][:60]})",
              _cpu_note(c, n), f"task instances started {c['tis_started']}", f"XCom {c['xcom_bytes']:,} bytes"]
@@ -534,8 +535,10 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=3, help="unchanged: cycles per count up to 10 sources")
     ap.add_argument("--big-reps", type=int, default=1, help="unchanged: cycles per count above 10 sources")
     ap.add_argument("--files", type=int, default=2, help="concurrency: files per source")
-    ap.add_argument("--file-bytes", type=int, default=100_000, help="concurrency: bytes per file")
+    ap.add_argument("--file-bytes", type=int, default=20_000, help="concurrency: bytes per file")
     ap.add_argument("--hosts", type=int, default=4, help="concurrency: agency hosts")
+    ap.add_argument("--validate", action="store_true", help="concurrency: give the sources an expectation suite "
+                    "(a GX run per file: ~5 s of CPU each on top)")
     ap.add_argument("--delay", type=float, default=0.3, help="concurrency: seconds each agency request takes")
     ap.add_argument("--parallelism", type=int, default=8, help="AIRFLOW__CORE__PARALLELISM")
     ap.add_argument("--threads", type=int, default=3, help="first runs at once (set-up, not measured)")
