@@ -405,13 +405,17 @@ def _cpu_note(c: dict, per: float) -> str:
 
 def unchanged(args, work: Path, portal: dict, tag: str) -> list[dict]:
     sizes = sorted(int(n) for n in args.sources.split(","))
-    (work / "site").mkdir()
-    site = AgencySite(work / "site")
+    # As on data.go.th (~3,000 sources of ~300 agencies): 10 sources per agency host, each host its own pool.
+    sites = []
+    for h in range(-(-max(sizes) // args.per_host)):
+        (work / f"site{h}").mkdir()
+        sites.append(AgencySite(work / f"site{h}"))
     sources = work / "sources"
     paths = []
     for i in range(max(sizes)):
+        site = sites[i // args.per_host]
         name = f"pm25_hourly_{i:03d}.csv"
-        shutil.copy(DEMO_CSV, work / "site" / name)
+        shutil.copy(DEMO_CSV, site.folder / name)
         paths.append(inputs.portal_source(sources, f"bench-sched-{tag}-{i:03d}", [f"{site.url}/{name}"]))
     ids = [p.stem for p in paths]
     rows = []
@@ -427,12 +431,14 @@ def unchanged(args, work: Path, portal: dict, tag: str) -> list[dict]:
             reps = args.reps if n <= 10 else args.big_reps
             cycles = []
             for rep in range(reps):
-                site.reset()
+                for site in sites:
+                    site.reset()
                 c = cycle(af, ids[:n], args.timeout, f"{n} unchanged source(s), round {rep + 1}/{reps}")
-                c["agency_requests"], c["bytes_down"] = site.requests, site.bytes_down
+                c["agency_requests"] = sum(site.requests for site in sites)
+                c["bytes_down"] = sum(site.bytes_down for site in sites)
                 cycles.append(c)
                 say(f"{n} source(s), round {rep + 1}: {json.dumps(c, default=str)}")
-            rows.append(_unchanged_row(n, cycles, args.parallelism))
+            rows.append(_unchanged_row(n, cycles, args.parallelism, -(-n // args.per_host)))
         if args.importtime:
             imports = task_imports(af.home)
             say("imports per task: " + json.dumps(imports))
@@ -444,15 +450,16 @@ def unchanged(args, work: Path, portal: dict, tag: str) -> list[dict]:
     finally:
         if af:
             af.stop()
-        site.stop()
+        for site in sites:
+            site.stop()
     return rows
 
 
-def _unchanged_row(n: int, cycles: list[dict], parallelism: int) -> dict:
+def _unchanged_row(n: int, cycles: list[dict], parallelism: int, hosts: int) -> dict:
     med = lambda key: statistics.median(c[key] for c in cycles)  # noqa: E731
     mid = sorted(cycles, key=lambda c: c["wall_s"])[len(cycles) // 2]  # the median cycle's breakdown
     failed = [c["runs"] for c in cycles if c["runs"].get("failed") or c["timed_out"]]
-    notes = [f"{len(cycles)} cycle(s), figures of the median one", f"wall per source {med('wall_s') / n:.2f} s", _cpu_note(mid, n),
+    notes = [f"{len(cycles)} cycle(s), figures of the median one", f"{hosts} agency host(s), pools of 2",f"wall per source {med('wall_s') / n:.2f} s", _cpu_note(mid, n),
              f"task instances started {mid['tis_started'] / n:.0f} per source ({mid['tis_started']} in all; "
              f"task run time {mid['task_seconds'] / n:.1f} s per source)",
              f"XCom {mid['xcom_bytes'] / n:,.0f} bytes per source",
@@ -534,6 +541,7 @@ def main(argv=None) -> int:
                                                      "concurrency: one count (default 200)")
     ap.add_argument("--reps", type=int, default=3, help="unchanged: cycles per count up to 10 sources")
     ap.add_argument("--big-reps", type=int, default=1, help="unchanged: cycles per count above 10 sources")
+    ap.add_argument("--per-host", type=int, default=10, help="unchanged: sources per agency host")
     ap.add_argument("--files", type=int, default=2, help="concurrency: files per source")
     ap.add_argument("--file-bytes", type=int, default=20_000, help="concurrency: bytes per file")
     ap.add_argument("--hosts", type=int, default=4, help="concurrency: agency hosts")
