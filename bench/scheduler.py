@@ -233,9 +233,18 @@ class Airflow:
         raise SystemExit(f"DAGs not parsed in time ({len(dag_ids - found)} missing); see the Airflow log")
 
     def trigger(self, dag_ids: list[str]) -> set[tuple[str, str]]:
+        import requests
+
         runs = set()
         for dag_id in dag_ids:
-            run = self.api.send("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None})
+            for attempt in range(10):  # SQLite under a busy scheduler: a write may fail for a while
+                try:
+                    run = self.api.send("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None})
+                    break
+                except requests.HTTPError:
+                    if attempt == 9:
+                        raise
+                    time.sleep(10)
             runs.add((dag_id, run["dag_run_id"]))
         return runs
 

@@ -75,3 +75,13 @@ def test_the_check_sees_a_heavy_import():
     code = "import sys; import harvesters.convert; print('pyarrow' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == "True", proc.stderr[-2000:]
+
+
+def test_the_convert_and_validate_tasks_of_an_unchanged_file_import_no_http_client():
+    """Their task only reads the fetch record and skips: harvesters.stages alone must not pull in
+    requests/urllib3 (only the tasks that talk to a server build the HTTP session)."""
+    code = ("import sys; import harvesters.stages; "
+            "print([m for m in ('requests', 'urllib3', 'pyarrow', 'pandas', 'great_expectations') if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
