@@ -400,10 +400,12 @@ def write_pools(work: Path, sources: Path) -> tuple[Path, dict[str, int]]:
     return path, {name: p["slots"] for name, p in json.loads(out).items()}
 
 
-def pool_of(site: AgencySite) -> str:
+def pool_of(config: Path) -> str:
+    """The pool a source's tasks hold (harvesters.kinds.pool_name, as the DAG names it)."""
+    from harvesters.config import load_source
     from harvesters.kinds import pool_name
 
-    return pool_name({"kind": "http", "files": [f"{site.url}/x.csv"]})
+    return pool_name(load_source(config))
 
 
 def _cpu_note(c: dict, per: float) -> str:
@@ -520,7 +522,7 @@ def concurrency(args, work: Path, portal: dict, tag: str) -> tuple[list[dict], b
             site.stop()
     hosts = []
     for site in sites:
-        pool = pool_of(site)
+        pool = pool_of(paths[sites.index(site)])  # source i is on site i % hosts
         ok = site.peak <= slots.get(pool, 0)
         held &= ok
         hosts.append(f"{pool.rsplit('_', 1)[1]}: peak {site.peak} of {slots.get(pool, 0)} slots, "
