@@ -8,9 +8,11 @@ Both set up, on 127.0.0.1 and stopped by PID at the end:
 - agency web servers (bench/loopback.py ``AgencySite``: Last-Modified/304, counting requests and
   the most it serves at once) with http source configs of the demo agency ``pcd``;
 - the local CKAN (``--services`` names a running stack's state dir, else one is started);
-- Airflow on a throwaway home with SQLite: ``api-server``, ``scheduler`` with the deployment's
+- Airflow on a throwaway home: ``api-server``, ``scheduler`` with the deployment's
   executor (``harvest_executors.HarvestLocalExecutor``, a LocalExecutor) and ``dag-processor``
   over the project's ``dags/``; pools from ``harvest sources pools`` + ``airflow pools import``.
+  Its metadata DB is a database of its own in the stack's PostgreSQL (dropped at the end), as in
+  production: SQLite's one writer locks up the scheduler under a few hundred runs.
 
 ``unchanged``: every source is first harvested once outside Airflow (``harvest run``'s code,
 approved, in this process, not measured), so its dataset is on the portal; then nothing changes
@@ -43,7 +45,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -137,14 +138,23 @@ class Memory(threading.Thread):
 
 
 class Airflow:
-    """api-server + scheduler + dag-processor of one throwaway home (SQLite), each its own process group."""
+    """api-server + scheduler + dag-processor of one throwaway home, each its own process group; the
+    metadata DB a new database in the stack's PostgreSQL."""
 
-    def __init__(self, work: Path, sources: Path, portal: dict, parallelism: int, importtime: bool = False):
+    def __init__(self, work: Path, sources: Path, stack: dict, parallelism: int, importtime: bool = False):
+        import sqlalchemy
+
+        portal, pg = stack["ckan"], stack["postgres"]
         self.home = work / "airflow"
         self.home.mkdir()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.db = self.home / "airflow.db"
+        self.pg = dict(host=pg["host"], port=pg["port"], user=pg["superuser"], password=pg["superuser_password"])
+        self.db_name = f"airflow_bench_{secrets.token_hex(4)}"
+        self._admin(f'CREATE DATABASE "{self.db_name}"')
+        self.db_url = (f"postgresql+psycopg2://{pg['superuser']}:{pg['superuser_password']}@{pg['host']}:{pg['port']}/"
+                       f"{self.db_name}")
+        self.engine = sqlalchemy.create_engine(self.db_url, pool_size=1)
         (self.home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": "admin"}))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "HARVEST_PORTAL"))}
         env.update({
@@ -155,6 +165,7 @@ class Airflow:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # The deployment's executor (a LocalExecutor that drops the stale exit of an approval answered at once).
             "AIRFLOW__CORE__EXECUTOR": "harvest_executors.HarvestLocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_url,
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "16",
@@ -206,26 +217,18 @@ class Airflow:
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs.values())
 
-    def query(self, sql: str, *args) -> list[tuple]:
-        for attempt in range(10):  # Airflow writes the same file: "database is locked" passes
-            try:
-                con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
-                try:
-                    return con.execute(sql, args).fetchall()
-                finally:
-                    con.close()
-            except sqlite3.OperationalError:
-                if attempt == 9:
-                    raise
-                time.sleep(0.5)
-        return []
+    def query(self, sql: str) -> list[tuple]:
+        import sqlalchemy
+
+        with self.engine.connect() as con:
+            return [tuple(r) for r in con.execute(sqlalchemy.text(sql))]
 
     def wait_dags(self, dag_ids: set[str], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.alive():
             try:
                 found = {r[0] for r in self.query("select dag_id from serialized_dag")}
-            except sqlite3.Error:
+            except Exception:  # noqa: BLE001 - the tables are being created
                 found = set()
             if dag_ids <= found:
                 return
@@ -275,6 +278,18 @@ class Airflow:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.log.close()
+        self.engine.dispose()
+        self._admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+    def _admin(self, sql: str) -> None:
+        import psycopg2
+
+        con = psycopg2.connect(dbname="postgres", **self.pg)
+        try:
+            con.autocommit = True  # CREATE/DROP DATABASE run outside a transaction
+            con.cursor().execute(sql)
+        finally:
+            con.close()
 
 
 def waiting_for_approval(af: Airflow, runs: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -313,7 +328,7 @@ def cycle(af: Airflow, dag_ids: list[str], timeout: float, label: str, until_app
     tis = [(d, r, t, s, start, dur) for d, r, t, s, start, dur in af.query(
         "select dag_id, run_id, task_id, state, start_date, duration from task_instance") if (d, r) in runs]
     xcom = [(d, r, t, n) for d, r, t, n in af.query(
-        "select dag_id, run_id, task_id, length(cast(value as blob)) from xcom") if (d, r) in runs]
+        "select dag_id, run_id, task_id, octet_length(cast(value as text)) from xcom") if (d, r) in runs]
     by_task: dict[str, dict[str, int]] = {}
     for _, _, task, state, _, _ in tis:
         by_task.setdefault(task, {}).setdefault(state or "none", 0)
@@ -362,14 +377,15 @@ def task_imports(home: Path) -> dict[str, dict]:
             for t, e in sorted(out.items())}
 
 
-def portal_info(args, work: Path) -> tuple[dict, Path | None]:
+def stack_info(args, work: Path) -> tuple[dict, Path | None]:
+    """services.json of the local stack (CKAN and its PostgreSQL), and its state dir when started here."""
     import services as devstack
 
     if args.services:
-        return json.loads((Path(args.services) / "services.json").read_text())["ckan"], None
+        return json.loads((Path(args.services) / "services.json").read_text()), None
     state = work / "devstack"
     say("starting the local portal (CKAN) ...")
-    return devstack.start(state, only=["ckan"])["ckan"], state
+    return devstack.start(state, only=["ckan"]), state
 
 
 def first_runs(paths: list[Path], portal: dict, threads: int) -> None:
@@ -414,7 +430,7 @@ def _cpu_note(c: dict, per: float) -> str:
             f"api-server {c['cpu_s']['api-server'] / per:.2f})")
 
 
-def unchanged(args, work: Path, portal: dict, tag: str) -> list[dict]:
+def unchanged(args, work: Path, stack: dict, tag: str) -> list[dict]:
     sizes = sorted(int(n) for n in args.sources.split(","))
     # As on data.go.th (~3,000 sources of ~300 agencies): 10 sources per agency host, each host its own pool.
     sites = []
@@ -432,9 +448,9 @@ def unchanged(args, work: Path, portal: dict, tag: str) -> list[dict]:
     rows = []
     af = None
     try:
-        first_runs(paths, portal, args.threads)
+        first_runs(paths, stack["ckan"], args.threads)
         pools_json, _ = write_pools(work, sources)
-        af = Airflow(work, sources, portal, args.parallelism, args.importtime)
+        af = Airflow(work, sources, stack, args.parallelism, args.importtime)
         say("starting Airflow ...")
         af.start(pools_json)
         af.wait_dags(set(ids), 600)
@@ -485,7 +501,7 @@ def _unchanged_row(n: int, cycles: list[dict], parallelism: int, hosts: int) -> 
             "notes": "; ".join(notes), "detail": cycles}
 
 
-def concurrency(args, work: Path, portal: dict, tag: str) -> tuple[list[dict], bool]:
+def concurrency(args, work: Path, stack: dict, tag: str) -> tuple[list[dict], bool]:
     # The generated files' suite (its compound-uniqueness check fails: "warn" lets the runs go on).
     suite = {"suite": "rain_suite", "on_failure": "warn"} if args.validate else None
     os.environ["HARVEST_EXPECTATIONS_DIR"] = str(BENCH)
@@ -507,7 +523,7 @@ def concurrency(args, work: Path, portal: dict, tag: str) -> tuple[list[dict], b
     held = True
     try:
         pools_json, slots = write_pools(work, sources)
-        af = Airflow(work, sources, portal, args.parallelism)
+        af = Airflow(work, sources, stack, args.parallelism)
         say("starting Airflow ...")
         af.start(pools_json)
         af.wait_dags(set(ids), 900)
@@ -579,12 +595,12 @@ def main(argv=None) -> int:
     portal, own_stack = None, None
     ok = True
     try:
-        portal, own_stack = portal_info(args, work)
+        stack, own_stack = stack_info(args, work)
         tag = secrets.token_hex(3)  # dataset names of their own on a shared portal
         if args.mode == "unchanged":
-            rows = unchanged(args, work, portal, tag)
+            rows = unchanged(args, work, stack, tag)
         else:
-            rows, ok = concurrency(args, work, portal, tag)
+            rows, ok = concurrency(args, work, stack, tag)
     finally:
         if own_stack:
             import services as devstack
