@@ -294,7 +294,7 @@ class Airflow:
 
 def waiting_for_approval(af: Airflow, runs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     return {(d, r) for d, r in af.query("select dag_id, run_id from task_instance where task_id = 'dataset.approve' "
-                                        "and state = 'deferred'") if (d, r) in runs}
+                                        "and state in ('deferred', 'awaiting_input')") if (d, r) in runs}
 
 
 def cycle(af: Airflow, dag_ids: list[str], timeout: float, label: str, until_approval: bool = False) -> dict:
