@@ -93,13 +93,15 @@ def xls_file(path: Path, size: int) -> Path:
     return path
 
 
-def _source(config_id: str, urls: list[str]) -> dict:
+def _source(config_id: str, urls: list[str], validation: dict | None = None) -> dict:
     cfg = yaml.safe_load(DEMO_SOURCE.read_text(encoding="utf-8"))
     cfg["id"] = config_id
     cfg["metadata"]["title"] = f"({config_id}) {cfg['metadata']['title']}"  # live titles are unique on the portal
     cfg["schedule"] = None
     cfg["source"]["files"] = [{"url": url, "title": f"ไฟล์ {i + 1}", "key": f"f{i + 1:02d}"} for i, url in enumerate(urls)]
     cfg.pop("validation", None)
+    if validation:
+        cfg["validation"] = validation
     return cfg
 
 
@@ -124,9 +126,9 @@ def sources_for_parsing(root: Path, count: int, per_agency: int = 33) -> Path:
     return root
 
 
-def portal_source(root: Path, config_id: str, urls: list[str]) -> Path:
+def portal_source(root: Path, config_id: str, urls: list[str], validation: dict | None = None) -> Path:
     """A source of the demo agency ``pcd`` (its organization exists on the local portal)."""
     folder = root / "pcd"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(DEMO_AGENCY, folder / "_agency.yaml")
-    return _write_source(folder, _source(config_id, urls))
+    return _write_source(folder, _source(config_id, urls, validation))

@@ -9,23 +9,41 @@ from __future__ import annotations
 import functools
 import socket
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
 class AgencySite:
     """Serves a folder like an agency's web server (Last-Modified, If-Modified-Since → 304),
-    counting requests and response body bytes."""
+    counting requests, response body bytes, and the most requests it was serving at once
+    (``peak``: what a per-host pool must bound). ``delay`` seconds per request stand in for
+    a slow agency server, so that requests overlap when nothing holds them back."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, delay: float = 0.0):
         site = self
         self.requests = 0
         self.bytes_down = 0
+        self.active = self.peak = 0
+        self.delay = delay
+        self.folder = folder
         self._lock = threading.Lock()
 
         class Handler(SimpleHTTPRequestHandler):
             def log_message(self, *args):  # quiet
                 pass
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                with site._lock:
+                    site.active += 1
+                    site.peak = max(site.peak, site.active)
+                try:
+                    if site.delay:
+                        time.sleep(site.delay)
+                    super().do_GET()
+                finally:
+                    with site._lock:
+                        site.active -= 1
 
             def send_head(self):
                 with site._lock:
@@ -44,7 +62,7 @@ class AgencySite:
 
     def reset(self) -> None:
         with self._lock:
-            self.requests = self.bytes_down = 0
+            self.requests = self.bytes_down = self.peak = 0
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -2,7 +2,9 @@
 
     bench/run [--quick] [--reps N] [--only GROUP,...] [--services STATE_DIR] [--keep]
 
-It generates its inputs into a temp dir (removed at the end), starts the local portal
+It generates its inputs into a temp dir (removed at the end; the large ones are kept in
+``$HARVEST_LOCAL/bench-inputs`` and reused by later runs, as they are generated the same way
+each time: ``--fresh-inputs`` makes them anew), starts the local portal
 (CKAN and what it needs, include/devstack/services.py) unless ``--services`` names the
 state dir of a running stack, and runs the measurements in rounds: each round runs
 every measurement once, in a rotating order, so the repetitions of all tools are
@@ -10,13 +12,18 @@ interleaved and a busy spell of the machine hits them alike. Each measurement is
 its own process started through bench/measure.py, whose ``RUSAGE_CHILDREN`` peak RSS
 belongs to that process alone. The table shows medians over the rounds.
 
-Groups (``--only``): convert, big, excel, parse, publish, reharvest. A measurement
-that overruns its time cap is reported as "> cap" and not repeated.
+Groups (``--only``): convert, big, excel, parse, publish, reharvest, sched, and
+concurrency (not in the default run: 200 sources through one scheduler take longer than the
+rest together). A measurement that overruns its time cap is reported as "> cap" and not
+repeated; the slowest ones run fewer rounds than the rest (``rounds``: the table's notes say so).
+``sched`` and ``concurrency`` run bench/scheduler.py (real Airflow components; it runs its own
+cycles, so it is one round here) and report several rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -37,12 +44,21 @@ REPO = BENCH.parent
 PY = sys.executable
 HARVEST = str(Path(sys.executable).with_name("harvest"))
 MB = 1_000_000
-GROUPS = ("convert", "big", "excel", "parse", "publish", "reharvest")
+GROUPS = ("convert", "big", "excel", "parse", "publish", "reharvest", "sched", "concurrency")
+DEFAULT_GROUPS = GROUPS[:-1]
 
 FULL = {"csv": 300 * MB, "big": 1024 * MB, "xlsx": 50 * MB, "xls": 20 * MB, "files": 20, "file": 1 * MB,
-        "parse": (1_000, 10_000), "publish": (1 * MB, 100 * MB), "reps": 3, "cap": 150}
+        "parse": (1_000, 10_000), "publish": (1 * MB, 100 * MB), "reps": 3, "cap": 150,
+        # 1 and 20 sources keep the default run under 10 minutes; --sched-sources 1,100 gives the issue's figure.
+        "sched": ["--sources", "1,20", "--reps", "3", "--big-reps", "1"],
+        "concurrency": ["--sources", "200", "--files", "2", "--file-bytes", "20000", "--hosts", "4", "--delay", "0.3"],
+        # The slowest measurements run this many rounds (the rest run "reps"); the notes say so.
+        "slow_rounds": 1}
 QUICK = {"csv": 3 * MB, "big": 6 * MB, "xlsx": MB // 2, "xls": MB // 4, "files": 20, "file": 20_000,
-         "parse": (20,), "publish": (MB // 10, 1 * MB), "reps": 1, "cap": 180}
+         "parse": (20,), "publish": (MB // 10, 1 * MB), "reps": 1, "cap": 180,
+         "sched": ["--sources", "1", "--reps", "1"],
+         "concurrency": ["--sources", "8", "--files", "2", "--file-bytes", "20000", "--hosts", "2", "--delay", "0.3"],
+         "slow_rounds": 1}
 
 
 @dataclass
@@ -59,6 +75,7 @@ class Job:
     timed_out: bool = False
     cap_scale: float = 1.0  # the 1 GB file gets a cap in proportion to its size
     requires: "Job | None" = None  # runs only when this job's run of the same round succeeded
+    rounds: int | None = None  # fewer rounds than the others (the slowest measurements)
 
 
 def measure(job: Job, cap: float) -> dict:
@@ -77,8 +94,15 @@ class Bench:
         self.sizes = dict(QUICK if args.quick else FULL)
         self.reps = args.reps or self.sizes["reps"]
         self.cap = args.cap or self.sizes["cap"]
-        self.groups = [g for g in GROUPS if not args.only or g in args.only.split(",")]
+        self.groups = [g for g in GROUPS if g in args.only.split(",")] if args.only else list(DEFAULT_GROUPS)
+        if args.sched_sources:
+            self.sizes["sched"] = [*self.sizes["sched"], "--sources", args.sched_sources]
         self.work = Path(tempfile.mkdtemp(prefix="harvest-bench-"))
+        # Large inputs are kept across runs (minutes to generate; the same bytes every time), keyed by the
+        # generators' source so a change to them makes new ones. --quick keeps everything in the temp dir.
+        local = Path(os.environ.get("HARVEST_LOCAL") or REPO / ".local")
+        self.inputs_dir = None if args.quick else local / "bench-inputs"
+        self.fresh_inputs = args.fresh_inputs
         self.work.chmod(0o755)  # the local PostgreSQL runs as its own OS user and must reach the stack's folder
         self.services_dir = args.services
         self.own_stack: Path | None = None
@@ -107,12 +131,14 @@ class Bench:
         def fresh(path: Path):
             return lambda: (shutil.rmtree(path, ignore_errors=True), path.mkdir(parents=True))
 
+        rounds = self.sizes["slow_rounds"] if group == "big" else None  # the 1 GB file: its peak is the figure
         convert = Job(group, label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(harvest_out)],
-                      self.env, size, before=fresh(harvest_out), cap_scale=scale)
+                      self.env, size, before=fresh(harvest_out), cap_scale=scale, rounds=rounds)
         suite = BENCH / "rain_suite.json"
         self.jobs += [convert, Job(group, f"validate the {label[8:]} output", "harvest (GX on DuckDB)",
                                    [PY, str(BENCH / "tools.py"), "validate", str(harvest_out / f"{src.stem}.parquet"),
-                                    str(suite), str(harvest_out)], self.env, size, cap_scale=scale, requires=convert)]
+                                    str(suite), str(harvest_out)], self.env, size, cap_scale=scale, requires=convert,
+                                   rounds=rounds)]
         if peers:
             for tool, name in (("pyarrow", "pyarrow alone (no cleaning)"), ("polars", "Polars, hand-written cleaning"),
                                ("duckdb", "DuckDB cleaning, iconv pipe")):
@@ -123,10 +149,14 @@ class Bench:
     def excel_jobs(self, src: Path, label: str) -> None:
         size = src.stat().st_size
         out = self.work / "out" / f"excel-{src.suffix}"
+        rounds = self.sizes["slow_rounds"] if src.suffix == ".xlsx" else None  # minutes a round at 50 MB
         self.jobs.append(Job("excel", label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(out)],
-                             self.env, size, after=lambda r: shutil.rmtree(out, ignore_errors=True)))
+                             self.env, size, after=lambda r: shutil.rmtree(out, ignore_errors=True), rounds=rounds))
         for tool, name in (("pandas-excel", "pandas.read_excel (read only)"), ("calamine", "python-calamine (read only)")):
-            self.jobs.append(Job("excel", label, name, [PY, str(BENCH / "tools.py"), tool, str(src)], self.env, size))
+            # pandas needs minutes for the 50 MB XLSX: a shorter cap ("> N s") says enough about it.
+            scale = 0.4 if tool == "pandas-excel" and rounds else 1.0
+            self.jobs.append(Job("excel", label, name, [PY, str(BENCH / "tools.py"), tool, str(src)], self.env, size,
+                                 rounds=rounds, cap_scale=scale))
 
     def parse_jobs(self, count: int) -> None:
         sources = inputs.sources_for_parsing(self.work / f"sources-{count}", count)
@@ -138,34 +168,56 @@ class Bench:
                "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
         argv = [PY, str(BENCH / "tools.py"), "dagbag", str(REPO / "dags")]
         label = f"DAG parse, {count:,} configs"
-        self.jobs.append(Job("parse", label, "whole dags/ folder (DagBag)", argv, env, count))
+        slow = self.sizes["slow_rounds"] if count >= 10_000 else None  # ~1 min a round
+        self.jobs.append(Job("parse", label, "whole dags/ folder (DagBag)", argv, env, count, rounds=slow))
         one = f"bench-{count // 2:05d}"
         self.jobs.append(Job("parse", label, "task start on a worker (parsing context)", argv,
                              {**env, "_AIRFLOW_PARSING_CONTEXT_DAG_ID": one}, count))
+
+    def input_file(self, name: str, make) -> Path:
+        """``make(path)`` writes the input; kept in the inputs cache when there is one."""
+        if self.inputs_dir is None:
+            return make(self.work / "data" / name)
+        stem, dot, suffix = name.partition(".")
+        version = hashlib.sha256(b"".join((BENCH / f).read_bytes() for f in ("inputs.py", "generate_large_csv.py")))
+        path = self.inputs_dir / f"{stem}-{version.hexdigest()[:10]}{dot}{suffix}"
+        if self.fresh_inputs or not path.exists():
+            self.inputs_dir.mkdir(parents=True, exist_ok=True)
+            for old in self.inputs_dir.glob(f"{stem}-*{dot}{suffix}"):  # an older generator's file
+                old.unlink()
+            started = time.perf_counter()
+            part = make(path.with_name(f"{path.stem}.part{dot}{suffix}"))  # the suffix stays: writers check it
+            part.rename(path)
+            self.notes.append(f"generated {name} in {time.perf_counter() - started:.0f} s")
+        return path
 
     def build(self) -> None:
         s = self.sizes
         data = self.work / "data"
         data.mkdir()
         if "convert" in self.groups:
-            self.convert_jobs(inputs.csv_file(data / "thai_cp874.csv", s["csv"]), "convert",
-                              f"convert {s['csv'] / MB:,.0f} MB cp874 CSV", peers=True)
+            src = self.input_file(f"thai_cp874_{s['csv']}.csv", lambda p: inputs.csv_file(p, s["csv"]))
+            self.convert_jobs(src, "convert", f"convert {s['csv'] / MB:,.0f} MB cp874 CSV", peers=True)
         if "big" in self.groups:
-            self.convert_jobs(inputs.csv_file(data / "thai_cp874_big.csv", s["big"], seed=2), "big",
-                              f"convert {s['big'] / MB:,.0f} MB cp874 CSV", peers=False)
+            src = self.input_file(f"thai_cp874_big_{s['big']}.csv", lambda p: inputs.csv_file(p, s["big"], seed=2))
+            self.convert_jobs(src, "big", f"convert {s['big'] / MB:,.0f} MB cp874 CSV", peers=False)
         if "excel" in self.groups:
-            for path in (inputs.xlsx_file(data / "thai.xlsx", s["xlsx"]), inputs.xls_file(data / "thai.xls", s["xls"])):
+            for path in (self.input_file(f"thai_{s['xlsx']}.xlsx", lambda p: inputs.xlsx_file(p, s["xlsx"])),
+                         self.input_file(f"thai_{s['xls']}.xls", lambda p: inputs.xls_file(p, s["xls"]))):
                 self.excel_jobs(path, f"read/convert {path.stat().st_size / MB:.1f} MB {path.suffix[1:].upper()}")
         if "parse" in self.groups:
             for count in s["parse"]:
                 self.parse_jobs(count)
-        if "publish" in self.groups or "reharvest" in self.groups:
+        if {"publish", "reharvest", "sched", "concurrency"} & set(self.groups):
             self.start_stack()
         if "publish" in self.groups:
             for size in s["publish"]:
                 self.publish_job(size)
         if "reharvest" in self.groups:
             self.reharvest_jobs()
+        for group in ("sched", "concurrency"):
+            if group in self.groups:
+                self.scheduler_job(group)
 
     # ------------------------------------------------------------------ the portal
 
@@ -179,6 +231,7 @@ class Bench:
             self.own_stack = self.work / "devstack"
             print("starting the local portal (CKAN) ...", file=sys.stderr)
             info = devstack.start(self.own_stack, only=["ckan"])
+        self.stack_dir = Path(self.services_dir) if self.services_dir else self.own_stack
         ckan = info["ckan"]
         site_dir = self.work / "site"
         site_dir.mkdir()
@@ -217,19 +270,42 @@ class Bench:
         env = {**self.portal_env, "HARVEST_PORTAL_URL": self.proxy.url}
         label = f"harvest run, {count}-file source ({count * size / MB:g} MB)"
 
+        activities = {"before": 0}
+
         def before():
             self.site.reset()
             self.proxy.reset()
+            activities["before"] = self.activity_count(source_id)
 
         def after(result):
             result["counters"] = {"agency requests": self.site.requests, "bytes down": self.site.bytes_down,
-                                  "portal requests": self.proxy.requests, "bytes up": self.proxy.bytes_up}
+                                  "portal requests": self.proxy.requests, "bytes up": self.proxy.bytes_up,
+                                  # what the portal's users see as "changed": an unchanged run must add none
+                                  "portal activities": self.activity_count(source_id) - activities["before"]}
 
         first = Job("reharvest", label, "first run (new dataset)", [HARVEST, "run", source_id, "--approved-by",
                                                                      "pcd-approver"], env, None, before, after)
         first.results.append(measure(first, self.cap))  # once: later rounds find the dataset published
         self.jobs.append(first)
         self.jobs.append(Job("reharvest", label, "unchanged re-run", [HARVEST, "run", source_id], env, None, before, after))
+
+    def scheduler_job(self, group: str) -> None:
+        """bench/scheduler.py: its own cycles, so one round here; its rows go into the table."""
+        mode = "unchanged" if group == "sched" else "concurrency"
+        label = "unchanged sources through the scheduler" if group == "sched" else "sources through one scheduler"
+        self.jobs.append(Job(group, label, "bench/scheduler.py",
+                             [PY, str(BENCH / "scheduler.py"), mode, *self.sizes[group], "--services",
+                              str(self.stack_dir)], {**self.env, "HARVEST_STAGING_DIR": str(self.work / group)},
+                             rounds=1, cap_scale=12))
+
+    def activity_count(self, dataset: str) -> int:
+        """Activities the portal recorded on the dataset (0 before it exists)."""
+        import requests
+
+        r = requests.get(f"{self.direct_url.rstrip('/')}/api/3/action/package_activity_list",
+                         params={"id": dataset, "limit": 1000}, headers={"Authorization": self.portal_env[
+                             "HARVEST_PORTAL_TOKEN"]}, timeout=60)
+        return len(r.json()["result"]) if r.status_code == 200 else 0
 
     # ------------------------------------------------------------------ running
 
@@ -239,8 +315,8 @@ class Bench:
         for rnd in range(self.reps):
             # Rotate the order within each group, keeping each convert job before its validation.
             for job in _rotated(repeated, rnd):
-                if job.timed_out or (job.requires and (len(job.requires.results) <= rnd
-                                                         or job.requires.results[rnd]["rc"] != 0)):
+                if job.timed_out or (job.rounds and len(job.results) >= job.rounds) or (
+                        job.requires and (len(job.requires.results) <= rnd or job.requires.results[rnd]["rc"] != 0)):
                     continue
                 result = measure(job, self.cap * job.cap_scale)
                 job.results.append(result)
@@ -272,8 +348,13 @@ class Bench:
             peak = _median([r["peak_mib"] for r in ok])
             out = [r["out"] or {} for r in ok]
             notes, ratio, rate = [], "", ""
+            if job.group in ("sched", "concurrency"):
+                rows += self.scheduler_rows(job)
+                continue
             if job.timed_out:
                 notes.append(f"> {self.cap * job.cap_scale:.0f} s cap, not repeated")
+            elif job.rounds and job.rounds < self.reps and ok:
+                notes.append(f"{len(ok)} round(s) only (slow)")
             if len(ok) < len(job.results) and not job.timed_out:
                 notes.append(f"{len(job.results) - len(ok)} run(s) failed: {job.results[-1]['error']}")
             figure = seconds
@@ -315,6 +396,17 @@ class Bench:
         return "\n".join(lines)
 
 
+    def scheduler_rows(self, job: Job) -> list[list]:
+        """bench/scheduler.py's own rows; its peak RSS is all Airflow processes together (notes: the largest)."""
+        result = job.results[0] if job.results else None
+        if not result or not (result["out"] or {}).get("rows"):
+            why = "timeout" if result and result["rc"] == "timeout" else (result or {}).get("error")
+            return [[job.measurement, job.tool, "", "", "", "", f"failed: {why}"]]
+        # A non-zero exit with rows: a pool did not hold (its row says where).
+        return [[r["measurement"], r["tool"], _fmt(r["seconds"]), "", f"{r['peak_mib']:.0f} (all processes)" if r["peak_mib"] else "",
+                 r["ratio"], r["notes"]] for r in result["out"]["rows"]]
+
+
 def _rotated(jobs: list[Job], rnd: int) -> list[Job]:
     """Each group's jobs in an order rotated by the round; a validation stays after its conversion."""
     out = []
@@ -353,7 +445,12 @@ def main(argv=None) -> int:
     parser.add_argument("--cap", type=float, help="seconds one measurement may take (default 150; the 1 GB "
                         "conversion gets it in proportion to its size)")
     parser.add_argument("--services", help="state dir of a running local stack (default: start one, stop it after)")
+    parser.add_argument("--sched-sources", help="sched: comma-separated source counts (default 1,20; the issue's "
+                        "figure: 1,100, about 10 minutes more on 2 cores)")
+    parser.add_argument("--fresh-inputs", action="store_true", help="generate the large inputs anew, not from "
+                        "$HARVEST_LOCAL/bench-inputs")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     bench = Bench(args)
     try:
         print(f"generating inputs in {bench.work} ...", file=sys.stderr)
@@ -362,7 +459,8 @@ def main(argv=None) -> int:
         mode = "quick smoke run, figures meaningless" if args.quick else "full"
         print(f"\nharvest bench ({mode}): median of {bench.reps} interleaved round(s), each measurement its own "
               f"process; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
-              f"measuring took {bench.elapsed:.0f} s\n")
+              f"measuring took {bench.elapsed:.0f} s, {time.perf_counter() - started:.0f} s in all"
+              + (f" ({'; '.join(bench.notes)})" if bench.notes else "") + "\n")
         print(bench.table())
     finally:
         bench.close()

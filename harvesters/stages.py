@@ -27,7 +27,7 @@ from .kinds.base import HarvestContext
 from .results import ConvertedFile, ConvertedTable, Column, FetchedFile, KnownFile, RemoteFile, ValidationSummary
 from .settings import Settings
 from .staging import RunStaging, sha256_file
-from . import archive, net
+from . import archive
 from . import validate as validation
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 def context(cfg: SourceConfig, settings: Settings | None = None, connection=None) -> HarvestContext:
     """What the source's kind may use: settings, the polite HTTP client, connections."""
+    from . import net  # requests and urllib3: a second a task, paid only by the tasks that talk to a server
+
     settings = settings or Settings.from_env()
     ctx = HarvestContext(source_id=cfg.id, settings=settings, http=net.session(settings))
     if connection is not None:
