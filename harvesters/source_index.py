@@ -135,7 +135,8 @@ class Shard:
 
     def paths(self) -> list[Path]:
         """This shard's config files, sorted."""
-        return [p for p in config.discover(self.sources_dir) if shard_of(self.rel(p), self.shards) == self.shard]
+        return [self.sources_dir / rel for rel in config.discover_relative(self.sources_dir)
+                if shard_of(rel, self.shards) == self.shard]
 
     # -- full parse -------------------------------------------------------------------------------------
 
