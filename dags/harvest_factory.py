@@ -231,7 +231,10 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
 
         @_task(map_index_template="{{ file_key }}", pool=pool)
         @_airflow_errors
-        def fetch(remote: dict, run_id: str | None = None, params: dict | None = None) -> dict:
+        def fetch(remote: dict, run_id: str | None = None, params: dict | None = None, ti=None) -> dict:
+            """Download one file, or find it unchanged. An unchanged (or deferred) file ends here: this task
+            skips, labelled with the reason, so the scheduler skips its convert and validate without
+            starting them; its record still goes to prepare and the report."""
             from harvesters import stages
             from harvesters.results import RemoteFile
 
@@ -240,6 +243,12 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
             fetched = stages.fetch(cfg_now, RemoteFile(**remote), run_staging(run_id), context_for(cfg_now),
                                    force=bool((params or {}).get(FORCE_PARAM)))
             _label(f"{remote['key']} · {fetched.status}" + (" (forced)" if fetched.forced else ""))
+            if not fetched.to_convert:
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                ti.xcom_push(key="return_value", value=fetched.dump())  # a skipping task returns nothing itself
+                raise AirflowSkipException(f"{remote['key']}: {fetched.status}: {fetched.change}; "
+                                           "not converted, nothing uploaded")
             return fetched.dump()
 
         @_task(map_index_template="{{ file_key }}")
