@@ -9,8 +9,9 @@ A file that fails, or a dataset that is rejected, holds back its own dataset onl
 
 Change detection: fetch decides per file (new, changed, unchanged, deferred) and
 labels its task instance with it (``pm25-hourly · unchanged``); an unchanged
-file's convert and validate skip with the reason in their log (no work, the run
-stays green), and a dataset with nothing changed publishes nothing (its publish
+file's fetch skips itself with the reason in its log, so the scheduler skips its
+convert and validate without starting them (no work, the run stays green), and a
+dataset with nothing changed publishes nothing (its publish
 task succeeds with ``status: unchanged``, no portal activity). The DAG param
 ``force`` re-harvests everything. The ``missing`` task counts files the source
 stopped offering and withdraws them after the grace period (``lifecycle``).
