@@ -9,8 +9,9 @@ A file that fails, or a dataset that is rejected, holds back its own dataset onl
 
 Change detection: fetch decides per file (new, changed, unchanged, deferred) and
 labels its task instance with it (``pm25-hourly · unchanged``); an unchanged
-file's convert and validate skip with the reason in their log (no work, the run
-stays green), and a dataset with nothing changed publishes nothing (its publish
+file's fetch skips itself with the reason in its log, so the scheduler skips its
+convert and validate without starting them (no work, the run stays green), and a
+dataset with nothing changed publishes nothing (its publish
 task succeeds with ``status: unchanged``, no portal activity). The DAG param
 ``force`` re-harvests everything. The ``missing`` task counts files the source
 stopped offering and withdraws them after the grace period (``lifecycle``).
@@ -24,6 +25,7 @@ imported here; pandas, GX and the portal client are imported inside the tasks.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,6 +41,26 @@ from harvest_runlog import final_tasks
 
 START = datetime(2026, 1, 1)
 log = logging.getLogger(__name__)
+FORCE_PARAM = "force"
+_SIGNATURES: dict = {}
+
+
+def _task(**kwargs):
+    """``@task`` as every harvest task uses it, built cheaply: a parse builds thousands of them.
+
+    - ``multiple_outputs=False``: Airflow reads a ``-> dict`` annotation as "push every key as its
+      own XCom too", which doubled each record's XCom bytes (and cost a type-hint evaluation per task).
+    - The function's signature is computed once per function, not per DAG: Airflow's decorator asks
+      ``inspect.signature`` about five times per task, through our ``functools.wraps`` wrapper
+      (``__signature__`` is inspect's own hook for a known signature). The task functions' defaults
+      are constants, so one signature per code object holds for every DAG.
+    """
+    def decorate(fn):
+        code = inspect.unwrap(fn).__code__
+        fn.__signature__ = _SIGNATURES.get(code) or _SIGNATURES.setdefault(code, inspect.signature(fn))
+        return task(multiple_outputs=False, **kwargs)(fn)
+
+    return decorate
 
 
 def _doc(loaded: LoadedSource) -> str:
@@ -79,16 +101,18 @@ def _airflow_errors(fn):
 
         from harvest_runlog import record_error
 
+        from airflow.sdk.exceptions import AirflowSkipException
+
         try:
             return fn(*args, **kwargs)
+        except AirflowSkipException:
+            raise  # the task's own decision (e.g. an unchanged file), not an error for the report
         except FinalError as exc:
             from airflow.sdk.exceptions import AirflowFailException
 
             record_error(exc)
             raise AirflowFailException(_explained(exc)) from None
         except SkipItem as exc:
-            from airflow.sdk.exceptions import AirflowSkipException
-
             record_error(exc)  # e.g. a rejection: the report says who and why
             if isinstance(exc, ApprovalRejected):  # held back, not merely nothing new: say so last
                 for line in _explained(exc).splitlines():
@@ -206,8 +230,6 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
         max_active_runs=1,
         tags=["harvest", f"agency:{cfg.agency}", f"kind:{cfg.source.kind}"],
         doc_md=_doc(loaded),
-        params={"force": Param(False, type="boolean", title="Force a full re-harvest",
-                               description="Download, convert and publish every file even when unchanged")},
         default_args={
             "owner": cfg.owner,
             "retries": cfg.retries,
@@ -222,7 +244,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
 
             return Portal(portal_settings(_connection))
 
-        @task(pool=pool)
+        @_task(pool=pool)
         @_airflow_errors
         def gather() -> list[dict]:
             """What the source offers, each file with what the portal holds of it (for change detection)."""
@@ -231,7 +253,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
             cfg_now = source_config()
             return [f.dump() for f in stages.gather(cfg_now, context_for(cfg_now), portal())]
 
-        @task
+        @_task()
         @_airflow_errors
         def missing(files: list[dict], run_id: str | None = None) -> list[dict]:
             """Files the source stopped offering: counted, withdrawn on the portal after the grace period."""
@@ -244,20 +266,29 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
                                    run_key(run_id), portal())
             return [m.dump() for m in gone]
 
-        @task(map_index_template="{{ file_key }}", pool=pool)
+        @_task(map_index_template="{{ file_key }}", pool=pool)
         @_airflow_errors
-        def fetch(remote: dict, run_id: str | None = None, params: dict | None = None) -> dict:
+        def fetch(remote: dict, run_id: str | None = None, params: dict | None = None, ti=None) -> dict:
+            """Download one file, or find it unchanged. An unchanged (or deferred) file ends here: this task
+            skips, labelled with the reason, so the scheduler skips its convert and validate without
+            starting them; its record still goes to prepare and the report."""
             from harvesters import stages
             from harvesters.results import RemoteFile
 
             _label(remote["key"])
             cfg_now = source_config()
             fetched = stages.fetch(cfg_now, RemoteFile(**remote), run_staging(run_id), context_for(cfg_now),
-                                   force=bool((params or {}).get("force")))
+                                   force=bool((params or {}).get(FORCE_PARAM)))
             _label(f"{remote['key']} · {fetched.status}" + (" (forced)" if fetched.forced else ""))
+            if not fetched.to_convert:
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                ti.xcom_push(key="return_value", value=fetched.dump())  # a skipping task returns nothing itself
+                raise AirflowSkipException(f"{remote['key']}: {fetched.status}: {fetched.change}; "
+                                           "not converted, nothing uploaded")
             return fetched.dump()
 
-        @task(map_index_template="{{ file_key }}")
+        @_task(map_index_template="{{ file_key }}")
         @_airflow_errors
         def convert(fetched: dict, run_id: str | None = None) -> dict:
             from harvesters import stages
@@ -266,7 +297,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
             _label(fetched["remote"]["key"])
             return stages.convert(source_config(), FetchedFile(**fetched), run_staging(run_id)).dump()
 
-        @task(map_index_template="{{ file_key }}")
+        @_task(map_index_template="{{ file_key }}")
         @_airflow_errors
         def validate(converted: dict, run_id: str | None = None) -> list[dict]:
             from harvesters import stages
@@ -278,7 +309,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
             # The gate fails this task (red in the UI, with the failed expectations) when the suite blocks.
             return [s.dump() for s in stages.check_gate(cfg_now, summaries)]
 
-        @task
+        @_task()
         @_airflow_errors
         def datasets(files: list[dict]) -> list[dict]:
             """The portal datasets this run feeds (most sources: one), each with its files."""
@@ -291,7 +322,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
         def dataset(group: dict):
             # all_done: a file that failed upstream holds back its own dataset (prepare says which),
             # not every dataset of the source.
-            @task(map_index_template="{{ file_key }}", trigger_rule="all_done")
+            @_task(map_index_template="{{ file_key }}", trigger_rule="all_done")
             @_airflow_errors
             def prepare(group: dict, **context) -> dict:
                 """Decide whether the agency must approve; stage a new dataset privately for the approver."""
@@ -339,7 +370,7 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
             # datasets' failed files upstream cannot fail it. none_failed, not *_min_one_success: a skipped
             # approval lets it run, and Airflow judges "fast" rules in a mapped group across every
             # dataset before expanding (one held-back dataset would stop all publishes).
-            @task(map_index_template="{{ file_key }}", trigger_rule="none_failed", pool=publish_pool)
+            @_task(map_index_template="{{ file_key }}", trigger_rule="none_failed", pool=publish_pool)
             @_airflow_errors
             def publish(group: dict, plan: dict, **context) -> dict:
                 from harvesters import datasets as grouping
@@ -381,9 +412,15 @@ def build_dag(loaded: LoadedSource, sources_dir: Path):
         published = dataset.expand(group=datasets(files))
         validated >> published
         # Last: asset events for the datasets that changed, then the run report (fails the run if anything did).
-        published >> final_tasks(cfg, HarvestFailureNotifier.for_config(cfg))[0]
+        published >> final_tasks(cfg, HarvestFailureNotifier.for_config(cfg), _task)[0]
 
-    return harvest()
+    built = harvest()
+    # Added once the tasks exist: a DAG param is deep-copied into every task Airflow builds while the DAG
+    # has it (four times a task, a third of this DAG's construction cost as measured), and a task reads
+    # the DAG's params at run time anyway (merged with the run's conf).
+    built.params[FORCE_PARAM] = Param(False, type="boolean", title="Force a full re-harvest",
+                                      description="Download, convert and publish every file even when unchanged")
+    return built
 
 
 def build_error_dag(error: ConfigError):

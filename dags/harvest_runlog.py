@@ -122,12 +122,15 @@ def set_note(dag_id: str, run_id: str, note: str) -> str:
     return "run note set"
 
 
-def final_tasks(cfg, notifier=None):
-    """The ``assets`` and ``report`` tasks of a source's DAG (the factory puts them after everything)."""
+def final_tasks(cfg, notifier=None, make_task=None):
+    """The ``assets`` and ``report`` tasks of a source's DAG (the factory puts them after everything).
+
+    ``make_task(**kwargs)``: the factory's ``@task`` (see ``harvest_factory._task``)."""
+    make_task = make_task or (lambda **kwargs: task(multiple_outputs=False, **kwargs))
     alias = AssetAlias(alias_name(cfg.id))
     source = cfg.id
 
-    @task(trigger_rule="all_done", outlets=[alias], retries=0)
+    @make_task(trigger_rule="all_done", outlets=[alias], retries=0)
     def assets(**context) -> list[str]:
         """One asset event per portal dataset that this run really changed."""
         from airflow.sdk import Asset
@@ -145,7 +148,7 @@ def final_tasks(cfg, notifier=None):
         log.info("%s: asset events for %s", source, ", ".join(changed) or "no dataset (nothing changed)")
         return changed
 
-    @task(trigger_rule="all_done", on_failure_callback=notifier)
+    @make_task(trigger_rule="all_done", on_failure_callback=notifier)
     def report(**context) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
         from harvesters import archive

@@ -1,6 +1,7 @@
 """Which source configs each DAG file renders, and what keeps parsing cheap at national scale.
 
-Measured before this module (1,000 copies of a demo config, one DAG file): half the parse was
+Measured before this module (1,000 copies of a demo config, one DAG file; how the DAGs are now
+built more cheaply is in docs/scale.md, "Parsing: the design and why"): half the parse was
 PyYAML (pure Python, ~3 ms a file, and every ``_agency.yaml`` read again per source), half was
 Airflow building the DAGs (~3-5 ms each: eight operators, two mapped task groups); pydantic and
 the DAG docs were noise. So at 10,000 sources one file needed minutes, far past Airflow's 30 s
@@ -135,7 +136,8 @@ class Shard:
 
     def paths(self) -> list[Path]:
         """This shard's config files, sorted."""
-        return [p for p in config.discover(self.sources_dir) if shard_of(self.rel(p), self.shards) == self.shard]
+        return [self.sources_dir / rel for rel in config.discover_relative(self.sources_dir)
+                if shard_of(rel, self.shards) == self.shard]
 
     # -- full parse -------------------------------------------------------------------------------------
 

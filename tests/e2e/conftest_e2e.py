@@ -204,3 +204,19 @@ def approval_answer(run, map_index: int = 0) -> HITLDetail | None:
 
 def task_states(run) -> dict[tuple[str, int], str]:
     return {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+
+
+def run_cost(run) -> tuple[dict[str, int], int]:
+    """What a finished run cost Airflow: how many task instances of each task started on a worker, and the
+    bytes of XCom the run wrote (their JSON). A task instance the scheduler skipped or left unexpanded never
+    started: its try_number stays 0."""
+    from airflow.models.xcom import XComModel
+
+    started: dict[str, int] = {}
+    for ti in run.get_task_instances():
+        if ti.try_number:
+            started[ti.task_id] = started.get(ti.task_id, 0) + 1
+    with create_session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id)).all()
+        size = sum(len(json.dumps(XComModel.deserialize_value(r), ensure_ascii=False).encode()) for r in rows)
+    return started, size

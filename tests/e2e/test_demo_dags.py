@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from conftest_e2e import load_dags, run_dag, task_states, xcom  # noqa: F401 (see conftest)
+from conftest_e2e import load_dags, run_cost, run_dag, task_states, xcom  # noqa: F401 (see conftest)
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
 
@@ -64,10 +64,16 @@ def test_pm25_source_publishes_after_approval_then_updates_directly(dagbag, airf
     rerun, _ = run_dag(dagbag, "pcd-pm25-hourly")
     states = task_states(rerun)
     assert rerun.state == "success", states
-    assert states[("file.fetch", 0)] == "success"
-    assert states[("file.convert", 0)] == states[("file.validate", 0)] == "skipped"  # no work for an unchanged file
+    # An unchanged file ends at fetch (skipped, labelled why); its convert and validate are skipped by the
+    # scheduler, never started: one task start per unchanged file, and small XCom records.
+    assert states[("file.fetch", 0)] == states[("file.convert", 0)] == states[("file.validate", 0)] == "skipped"
     assert states[("dataset.approve", 0)] == "skipped" and states[("dataset.publish", 0)] == "success"
     assert xcom(rerun, "file.fetch", 0)["status"] == "unchanged"
+    started, xcom_bytes = run_cost(rerun)
+    print(f"unchanged re-run: task starts {started}, XCom {xcom_bytes} bytes (first run: {run_cost(run)})")
+    assert started == {"gather": 1, "missing": 1, "datasets": 1, "file.fetch": 1, "dataset.prepare": 1,
+                       "dataset.approve": 1, "dataset.publish": 1, "assets": 1, "report": 1}, started
+    assert xcom_bytes < 5_000, xcom_bytes  # 6,904 bytes before records stopped being pushed key by key too
     published = xcom(rerun, "dataset.publish")
     assert (published["status"], published["uploaded"], published["uploaded_bytes"]) == ("unchanged", [], 0)
     fetch_ti = next(t for t in rerun.get_task_instances() if t.task_id == "file.fetch")

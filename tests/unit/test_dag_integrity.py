@@ -40,6 +40,13 @@ def test_every_source_renders_a_dag_with_policy(monkeypatch):
         # Files the source stopped offering are counted right after a gather that succeeded (and only then).
         assert tasks["missing"].upstream_task_ids == {"gather"} and tasks["missing"].trigger_rule == "all_success"
         assert dag.params["force"] is False  # `force`: re-harvest everything on demand
+        # ...which every task reads at run time (the factory adds the param after building the tasks).
+        from airflow.sdk.definitions.param import process_params
+
+        for conf, force in ((None, False), ({"force": True}, True)):  # (the second sets the Param: Airflow's way)
+            assert process_params(dag, tasks["file.fetch"], conf, suppress_exception=False)["force"] is force
+        # A task's record is one XCom: none pushes its dict key by key besides (multiple_outputs).
+        assert not [t.task_id for t in dag.tasks if getattr(t, "multiple_outputs", False)]
         # Files fan out in a mapped task group (a failed file stops only its own tasks), and so do the
         # portal datasets the source feeds.
         for group_id in ("file", "dataset"):
