@@ -160,7 +160,7 @@ def browser(tmp_path_factory):
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1600, "height": 900}, locale="th-TH")
+            args=CHROMIUM_FLAGS, viewport={"width": 1600, "height": 1150}, locale="th-TH")
         try:
             yield context
         finally:
