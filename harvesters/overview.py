@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 import jinja2
+from markupsafe import Markup  # the page's own CSS and script: constants, not escaped
 
 from .report import RunReport, public_url
 
@@ -215,9 +216,27 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 form { margin-bottom: .75rem; }
 """ % FONTS
 
+# Inside Airflow's UI these pages sit in a sandboxed iframe (scripts and same origin allowed; popups and
+# top navigation not): a plain link would open Airflow's UI inside the frame, a new tab not at all. So a
+# click goes through the parent page (Airflow's, same origin): a link into Airflow opens in the UI itself,
+# any other (portal, agency) in a new tab. Outside a frame, or if the parent is out of reach, links are plain.
+_SCRIPT = """
+document.addEventListener("click", function (event) {
+  var a = event.target.closest("a[href]");
+  if (!a || window.top === window || event.defaultPrevented) return;
+  try {
+    var doc = window.top.document, link = doc.createElement("a");
+    link.href = a.href;
+    if (a.origin !== location.origin) { link.target = "_blank"; link.rel = "noopener"; }
+    doc.body.appendChild(link); link.click(); link.remove();
+    event.preventDefault();
+  } catch (e) { /* a plain link then */ }
+});
+"""
+
 OVERVIEW = _ENV.from_string("""<!doctype html>
 <html lang="th"><head><meta charset="utf-8"><title>Harvest overview</title>
-<style>{{ style }}</style></head>
+<style>{{ style }}</style><script>{{ script }}</script></head>
 <body>
 <h1>Harvest overview <span class="muted">ภาพรวมการรวบรวมข้อมูล</span></h1>
 <form method="get" id="filter">
@@ -259,7 +278,8 @@ OVERVIEW = _ENV.from_string("""<!doctype html>
 """)
 
 LINKS = _ENV.from_string("""<!doctype html>
-<html lang="th"><head><meta charset="utf-8"><title>{{ title }}</title><style>{{ style }}</style></head>
+<html lang="th"><head><meta charset="utf-8"><title>{{ title }}</title><style>{{ style }}</style>
+<script>{{ script }}</script></head>
 <body>
 <p>{{ message }}</p>
 {% if links %}<ul>{% for d in links %}
@@ -277,11 +297,12 @@ def render_overview(rows: list[SourceRow], agency: str | None = None) -> str:
         names[slug] = names.get(slug) or name
     shown = [r for r in rows if not agency or r.agency == agency]
     return OVERVIEW.render(rows=shown, agency=agency or "", agencies=sorted(names.items()), total=len(rows),
-                           style=_STYLE)
+                           style=Markup(_STYLE), script=Markup(_SCRIPT))
 
 
 def render_links(title: str, message: str, links: list[DatasetLink] = (), source_page: str | None = None) -> str:
-    return LINKS.render(title=title, message=message, links=list(links), source_page=source_page, style=_STYLE)
+    return LINKS.render(title=title, message=message, links=list(links), source_page=source_page,
+                        style=Markup(_STYLE), script=Markup(_SCRIPT))
 
 
 @dataclass(frozen=True)

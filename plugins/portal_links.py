@@ -60,7 +60,7 @@ def external_views(url: str | None, base: str = "") -> list[dict]:
          "url_route": "harvest-links"},
         {"name": "Agency & portal", "href": f"{here}/links/{{DAG_ID}}?run_id={{RUN_ID}}", "destination": "dag_run",
          "url_route": "harvest-run-links"},
-        {"name": "Agency & portal", "href": f"{here}/links/{{DAG_ID}}?run_id={{RUN_ID}}&task_id={{TASK_ID}}",
+        {"name": "Agency & portal", "href": f"{here}/links/{{DAG_ID}}?run_id={{RUN_ID}}",
          "destination": "task_instance", "url_route": "harvest-task-links"},
     ]
     if url:  # no url_route: a plain link in the nav
@@ -116,18 +116,19 @@ def last_runs() -> dict:
 
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
     from harvesters.overview import AirflowRun
 
     latest = select(DagRun.dag_id, func.max(DagRun.run_after).label("run_after")).group_by(DagRun.dag_id).subquery()
     query = select(DagRun).join(latest, (DagRun.dag_id == latest.c.dag_id) & (DagRun.run_after == latest.c.run_after))
+
+    def iso(when) -> str | None:
+        return when.isoformat() if when else None
+
     with create_session() as session:
-        runs = {}
-        for run in session.scalars(query):
-            iso = lambda t: t.isoformat() if t else None  # noqa: E731
-            runs[run.dag_id] = AirflowRun(run_id=run.run_id, state=str(run.state.value if hasattr(run.state, "value")
-                                                                           else run.state),
-                                          started_at=iso(run.start_date or run.run_after), ended_at=iso(run.end_date))
-        return runs
+        return {run.dag_id: AirflowRun(run_id=run.run_id, state=DagRunState(run.state).value,
+                                       started_at=iso(run.start_date or run.run_after), ended_at=iso(run.end_date))
+                for run in session.scalars(query)}
 
 
 def settings():
@@ -162,8 +163,7 @@ def overview_page(agency: str | None = None, user=Depends(page_viewer)) -> HTMLR
 
 
 @app.get("/links/{dag_id}", response_class=HTMLResponse)
-def links(dag_id: str, run_id: str | None = None, task_id: str | None = None,
-          user=Depends(page_viewer)) -> HTMLResponse:
+def links(dag_id: str, run_id: str | None = None, user=Depends(page_viewer)) -> HTMLResponse:
     from harvesters.overview import find_source, links_page
 
     check_readable(user, dag_id)

@@ -202,9 +202,19 @@ def test_overview_page_in_the_airflow_ui(airflow, browser, tmp_path):
     assert agencies == {"pcd"}
     assert frame.locator("select#agency").input_value() == "pcd"
     shots.append(screenshot(page, tmp_path / "harvest-overview-pcd.png"))
-    if os.environ.get("HARVEST_SCREENSHOT_DIR"):
-        for shot in shots:
-            shutil.copy(shot, Path(os.environ["HARVEST_SCREENSHOT_DIR"]) / shot.name)
+    if os.environ.get("HARVEST_SCREENSHOT_DIR"):  # the README's picture: all agencies
+        shutil.copy(shots[0], Path(os.environ["HARVEST_SCREENSHOT_DIR"]) / shots[0].name)
+
+    # Links leave the sandboxed frame: the portal in a new tab, a run in Airflow's UI itself.
+    browser.route(f"{PORTAL}/**", lambda route: route.fulfill(body="the portal", content_type="text/html"))
+    with browser.expect_page() as portal_tab:
+        frame.locator(f'tr[data-source="{HOURLY}"] a.dataset').click()
+    portal_tab.value.wait_for_load_state()
+    assert portal_tab.value.url == f"{PORTAL}/{HOURLY}"
+    portal_tab.value.close()
+    frame.locator(f'tr[data-source="{HOURLY}"] a.run').click()
+    page.wait_for_url(f"**/dags/{HOURLY}/runs/**")
+    assert "/plugin/" not in page.url
 
 
 def screenshot(page, path: Path) -> Path:

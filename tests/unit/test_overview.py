@@ -131,7 +131,7 @@ def test_overview_html_thai_links_and_agency_filter(settings):
                        rows=1234))
     rows = collect(settings, {"pcd-pm25-hourly": AirflowRun("manual__1", "success", "2026-12-01T00:00:00")})
     page = render_overview(rows)
-    assert '<meta charset="utf-8">' in page and "Noto Sans Thai" in page
+    assert '<meta charset="utf-8">' in page and 'font-family: "Noto Sans Thai"' in page  # CSS not escaped
     assert "ค่าฝุ่นละอองขนาดไม่เกิน 2.5 ไมครอน" in page  # the config's Thai title
     assert f'href="{PORTAL}/pcd-pm25-hourly"' in page and "1,234" in page and "★★☆☆☆ → ★★★☆☆" in page
     assert 'href="/dags/pcd-pm25-hourly/runs/manual__1"' in page

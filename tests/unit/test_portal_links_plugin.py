@@ -26,7 +26,7 @@ def test_views_link_dags_runs_and_tasks_through_the_plugin_and_the_nav_to_the_po
         ("nav", "harvest-overview"): "/harvest/overview",
         ("dag", "harvest-links"): "/harvest/links/{DAG_ID}",
         ("dag_run", "harvest-run-links"): "/harvest/links/{DAG_ID}?run_id={RUN_ID}",
-        ("task_instance", "harvest-task-links"): "/harvest/links/{DAG_ID}?run_id={RUN_ID}&task_id={TASK_ID}",
+        ("task_instance", "harvest-task-links"): "/harvest/links/{DAG_ID}?run_id={RUN_ID}",
         ("nav", None): "http://127.0.0.1:5999",
     }
     assert [a["url_prefix"] for a in plugin.fastapi_apps] == ["/harvest"]
@@ -84,3 +84,11 @@ def test_source_link_redirects_to_the_agency_page(client):
     assert client.get("/harvest/go/source/not-a-dag", headers=auth).status_code == 404
     nothing = client.get("/harvest/go/portal/gistda-hotspot-stats", headers=auth)
     assert nothing.status_code == 404 and "has not published a dataset yet" in nothing.text
+
+
+def test_overview_lists_only_the_dags_the_user_may_read(client):
+    page = client.get("/harvest/overview", headers={"Authorization": f"Bearer {client.token}"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html; charset=utf-8")
+    assert 'data-source="gistda-hotspot-stats"' in page.text  # the one DAG in Airflow's database
+    assert 'data-source="pcd-pm25-hourly"' not in page.text
+    assert "never run" in page.text and "จำนวนจุดความร้อน" in page.text
