@@ -166,14 +166,14 @@ def overview(sources, config_errors, reports: dict[str, list[RunReport]], runs: 
 def collect(settings, runs: dict[str, AirflowRun], airflow_url: str = "",
             readable: set[str] | None = None) -> list[SourceRow]:
     """The overview rows from the configs and the archive of ``settings`` (``settings.Settings``);
-    ``readable``: the DAG ids the viewer may see (None: all)."""
+    ``readable``: the DAG ids the viewer may see (None: all). A broken config is shown to every viewer:
+    its row says only which file and field is wrong."""
     from . import archive
     from .config import load_all
 
     sources, errors = load_all(settings.sources_dir)
     if readable is not None:
         sources = [s for s in sources if s.config.id in readable]
-        errors = [e for e in errors if Path(e.file).stem in readable]
     store = archive.backend(settings)
     reports = {s.config.id: reports_of(store, s.config.id) for s in sources}
     return overview(sources, errors, reports, runs, airflow_url)
@@ -186,7 +186,7 @@ def reports_of(store, source: str) -> list[RunReport]:
     return [r for r in map(load_report, archive.load_reports(store, source)) if r is not None]
 
 
-def find_source(settings, source_id: str):
+def source_config(settings, source_id: str):
     """The config of a source id (a DAG id), or None."""
     from .config import load_all
 

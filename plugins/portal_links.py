@@ -164,18 +164,18 @@ def overview_page(agency: str | None = None, user=Depends(page_viewer)) -> HTMLR
 
 @app.get("/links/{dag_id}", response_class=HTMLResponse)
 def links(dag_id: str, run_id: str | None = None, user=Depends(page_viewer)) -> HTMLResponse:
-    from harvesters.overview import find_source, links_page
+    from harvesters.overview import links_page, source_config
 
     check_readable(user, dag_id)
-    return HTMLResponse(links_page(find_source(settings(), dag_id), dag_id, reports(dag_id), run_id))
+    return HTMLResponse(links_page(source_config(settings(), dag_id), dag_id, reports(dag_id), run_id))
 
 
 @app.get("/go/source/{dag_id}")
 def go_source(dag_id: str, user=Depends(page_viewer)):
-    from harvesters.overview import find_source, render_links, source_page
+    from harvesters.overview import render_links, source_config, source_page
 
     check_readable(user, dag_id)
-    cfg = find_source(settings(), dag_id)
+    cfg = source_config(settings(), dag_id)
     url = source_page(cfg) if cfg is not None else None
     if url:
         return RedirectResponse(url, status_code=307)

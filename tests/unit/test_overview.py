@@ -13,8 +13,8 @@ import pytest
 
 from harvesters import archive
 from harvesters.config import load_all
-from harvesters.overview import (AirflowRun, collect, find_source, links_page, portal_answer, published,
-                                 render_overview, reports_of, source_page)
+from harvesters.overview import (AirflowRun, collect, links_page, portal_answer, published, render_overview,
+                                 reports_of, source_config, source_page)
 from harvesters.report import build
 from harvesters.results import (Column, ConvertedFile, ConvertedTable, DatasetGroup, FetchedFile, PublishPlan,
                                 PublishResult, RemoteFile, ValidationSummary)
@@ -122,8 +122,8 @@ def test_overview_rows_from_configs_reports_and_airflow_runs(settings):
     assert rows["broken"].state == "config error" and "broken.yaml" in rows["broken"].config_error
     assert len(rows) == 11  # ten demo sources and the broken file
 
-    # Only the DAGs the viewer may read.
-    assert [r.source for r in collect(settings, runs, readable={"gistda-catalog"})] == ["gistda-catalog"]
+    # Only the DAGs the viewer may read (and the broken file, which names no data).
+    assert [r.source for r in collect(settings, runs, readable={"gistda-catalog"})] == ["gistda-catalog", "broken"]
 
 
 def test_overview_html_thai_links_and_agency_filter(settings):
@@ -171,6 +171,6 @@ def test_portal_link_follows_what_the_run_published(settings):
     assert portal_answer(src, reports).redirect == f"{PORTAL}/{src}-jan"
     assert portal_answer("new-source", []).message == "new-source has not published a dataset yet."
 
-    page = links_page(find_source(settings, src), src, reports, "manual__two")
+    page = links_page(source_config(settings, src), src, reports, "manual__two")
     assert page.count('class="dataset"') == 2 and 'class="source-page" href="http' in page
     assert published(none) == []
