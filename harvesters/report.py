@@ -66,6 +66,8 @@ class FileReport(_Model):
     bytes_downloaded: int = 0
     sha256: str | None = None
     validation: str | None = None  # passed, failed, warned, skipped
+    stars_in: int | None = None  # openness stars (5-star scheme) of the file as the agency published it
+    stars_out: int | None = None  # ... and of what the portal got
     archived: str | None = None  # the raw file's archive key (or its quarantine key when refused)
     note: str | None = None  # why it is unchanged, missing...
     error: str | None = None
@@ -206,6 +208,7 @@ def build(source: str, run_id: str, *, started_at: str | None = None, finished_a
             rows=sum(t.rows for t in conv.tables) if conv else None,
             bytes_downloaded=got.size if got else 0, sha256=(got.sha256 or None) if got else None,
             validation=next((o for o in ("failed", "warned", "passed", "skipped") if o in outcomes), None),
+            stars_in=conv.stars_in if conv else None, stars_out=conv.stars_out if conv else None,
             archived=archived.get(key), note=note, error=err.message if err else None,
             reason=err.reason if err else None))
 
