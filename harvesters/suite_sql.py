@@ -540,20 +540,48 @@ def _pair_a_greater_than_b(kw: dict, scan: Scan) -> Finish:
 
 
 def _duplicates(scan: Scan, con, keys: list[str]) -> tuple[int, list]:
-    """How many rows have a key (every part non-null) that occurs more than once, and the first
-    PARTIAL of those keys in file order. One scan to group, one to count the rows back.
+    """How many rows have a key (every part non-null) that occurs more than once, and a sample.
 
     As GX counts them: a row with a null in its key never counts (GX joins each row to its
     group's count on equal keys), and NaN is a value like any other (GX's window for one
-    column groups NaN together; for compound keys its count does too)."""
+    column groups NaN together; for compound keys its count does too).
+
+    First a GROUP BY on a 64-bit hash of the key, about five times cheaper than on the key
+    itself: equal keys have equal hashes, so no hash repeated means no key repeated, the usual
+    answer. Otherwise the exact GROUP BY runs on the rows whose hash repeats. (Float keys skip
+    the first step: -0.0 equals 0.0 and we do not rely on their hashes being equal.)
+
+    The sample lists the duplicated keys in order of first appearance, each as many times as it
+    occurs, up to PARTIAL values: GX's own order for these two types is whatever its join or
+    window yields, so any order is GX's; this one shows the first duplicates of the file."""
     cols = ", ".join(keys)
-    groups = (f"SELECT {cols} FROM {scan.source} WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)} "
-              f"GROUP BY ALL HAVING count(*) > 1")
-    expr = keys[0] if len(keys) == 1 else f"row({cols})"
-    on = " AND ".join(f"{SOURCE}.{k} IS NOT DISTINCT FROM d.{k}" for k in keys)
-    count, first = con.execute(f"SELECT count(*), arg_min({expr}, {ROW}, {PARTIAL}) FROM {scan.source} "
-                               f"SEMI JOIN ({groups}) AS d ON {on}").fetchone()
-    return count, first or []
+    nonnull = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+    where = nonnull
+    if not any(scan.columns[_unquote(k)] in ("FLOAT", "DOUBLE") for k in keys):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE harvest_repeated AS SELECT hash({cols}) AS h FROM {scan.source} "
+                    f"WHERE {nonnull} GROUP BY h HAVING count(*) > 1")
+        if not con.execute("SELECT count(*) FROM harvest_repeated").fetchone()[0]:
+            return 0, []
+        where += f" AND hash({cols}) IN (SELECT h FROM harvest_repeated)"
+    count, first = con.execute(
+        f"SELECT sum(harvest_n), arg_min(row({cols}, harvest_n), harvest_first, {PARTIAL}) FROM ("
+        f"SELECT {cols}, count(*) AS harvest_n, min({ROW}) AS harvest_first FROM {scan.source} WHERE {where} "
+        f"GROUP BY ALL HAVING count(*) > 1)").fetchone()
+    con.execute("DROP TABLE IF EXISTS harvest_repeated")
+    sample = [_fresh(group[:-1] if len(keys) > 1 else group[0]) for group in first or [] for _ in range(group[-1])]
+    return int(count or 0), sample[:PARTIAL]
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a sampled key for each row it stands for: NaN is unequal to itself unless it is the
+    same object, and GX, which fetches each row, counts every NaN apart (partial_unexpected_counts)."""
+    if isinstance(value, tuple):
+        return tuple(_fresh(v) for v in value)
+    return value + 0.0 if isinstance(value, float) else value
+
+
+def _unquote(quoted: str) -> str:
+    return quoted[1:-1].replace('""', '"')
 
 
 @handles("expect_column_values_to_be_unique")
