@@ -94,7 +94,7 @@ def run_suite(table: ConvertedTable, suite_path: Path, result_path: Path) -> Val
                             suite_path.stem, table.key, str(exc).splitlines()[0])
                 results, delegated = {}, list(range(len(entries)))
         if delegated:
-            results.update(_run_with_gx(table, entries, delegated, Path(work)))
+            results.update(_run_with_gx(table, suite_path, entries, delegated, Path(work)))
     ordered = [results[i] for i in gx_order(entries) if i in results]
     in_gx = sum(1 for i in delegated if i in results)
     document = _suite_result(suite_json.get("name", suite_path.stem), table.key, ordered,
@@ -160,7 +160,8 @@ def _gx_version() -> str:
     return version("great-expectations")
 
 
-def _run_with_gx(table: ConvertedTable, entries: list[dict], positions: list[int], work: Path) -> dict[int, dict]:
+def _run_with_gx(table: ConvertedTable, suite_path: Path, entries: list[dict], positions: list[int],
+                 work: Path) -> dict[int, dict]:
     """Run the expectations at ``positions`` through GX, executing SQL in DuckDB over the Parquet
     (``harvesters.gx_duckdb``); their results in ``to_json_dict`` form, keyed by position.
 
@@ -193,7 +194,12 @@ def _run_with_gx(table: ConvertedTable, entries: list[dict], positions: list[int
     # ExpectationSuite takes the JSON's expectation dicts ({"type", "kwargs", "meta"}) as they are; each
     # carries its suite position in meta, taken out again below.
     tagged = [{**entries[i], "meta": {**(entries[i].get("meta") or {}), POSITION: i}} for i in positions]
-    result = batch.validate(gx.ExpectationSuite(name="delegated", expectations=tagged))
+    try:
+        suite = gx.ExpectationSuite(name=suite_path.stem, expectations=tagged)
+    except Exception as exc:  # GX refuses an expectation its model cannot build (pydantic's error)
+        raise FinalError(f"expectation suite {suite_path} is not a valid GX suite: "
+                         f"{' '.join(str(exc).split())[:300]}") from None
+    result = batch.validate(suite)
     source.get_execution_engine().close()
     out = {}
     for r in result.to_json_dict()["results"]:

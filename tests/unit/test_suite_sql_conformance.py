@@ -193,7 +193,7 @@ def _parquet(tmp_path: Path, table: pa.Table) -> ConvertedTable:
 def _both(tmp_path: Path, table: ConvertedTable, entries: list[dict]) -> tuple[dict, list, dict]:
     with duckdb.connect(config=_duckdb_config(tmp_path)) as con:
         fast, delegated = suite_sql.run(con, table.parquet, entries, "harvest-t")
-    gx = _run_with_gx(table, entries, list(range(len(entries))), tmp_path)
+    gx = _run_with_gx(table, Path("conformance.json"), entries, list(range(len(entries))), tmp_path)
     return fast, delegated, gx
 
 
@@ -259,7 +259,7 @@ def test_results_come_in_gx_order(tmp_path):
     suite = tmp_path / "s.json"
     suite.write_text(json.dumps({"name": "s", "expectations": entries}), encoding="utf-8")
     stored = json.loads(Path(run_suite(table, suite, tmp_path / "r.json").result).read_text(encoding="utf-8"))
-    gx = _run_with_gx(table, entries, list(range(len(entries))), tmp_path)
+    gx = _run_with_gx(table, Path("conformance.json"), entries, list(range(len(entries))), tmp_path)
     gx_sequence = [(r["expectation_config"]["type"], r["expectation_config"]["kwargs"]) for r in gx.values()]
     assert [(r["expectation_config"]["type"], r["expectation_config"]["kwargs"]) for r in stored["results"]] == gx_sequence
     assert [entries[i]["type"] for i in gx_order(entries)] == [t for t, _ in gx_sequence]
