@@ -3,36 +3,42 @@
 Why not GX itself on every table: importing GX costs ~6 s of CPU per validate task
 (12,000 datasets a night pay it for nothing), and GX runs one or two queries per
 metric, each a scan of the Parquet. This module runs the expectation types our
-suites use as one DuckDB scan that computes every count and sample at once (plus one
+suites use as one DuckDB scan that computes every count and sample at once (plus a
 GROUP BY per uniqueness check), and returns each result in GX's own
 validation-result JSON (``ExpectationValidationResult.to_json_dict()``, result format
-SUMMARY), so reports, blocking rules and the run report read it unchanged.
+SUMMARY), so reports, blocking rules and the run report read it unchanged. (GX on
+pandas batches of the table would keep its import and cannot see duplicates across
+batches; GX's own SQL engine is what we had: right, but slow to import and to run.)
 
 GX stays the format and the reference:
 
-* ``plan`` answers ``None`` for an expectation it does not implement exactly: an
-  unknown type, a kwarg it does not know (``row_condition``, ``result_format``, suite
-  parameters...), a column it cannot find, a column type or bound whose semantics
-  it has not been checked against. ``harvesters.validate`` runs those through GX on
-  DuckDB as before (lazy import), so any GX suite still works.
+* ``run`` leaves to GX each expectation it does not reproduce exactly (``Unsupported``):
+  an unknown type, a kwarg it does not know (``row_condition``, ``result_format``,
+  suite parameters...), a column it cannot find, a column type or bound whose
+  semantics it has not been checked against. ``harvesters.validate`` runs those
+  through GX on DuckDB as before (lazy import), so any GX suite still works; and if
+  DuckDB refuses the scan (a regex RE2 cannot compile), the whole suite goes to GX,
+  which reports such errors per expectation.
 * Each handler reproduces what GX 1.24 computes on its SQL engine over DuckDB (the
   conditions in ``great_expectations/expectations/metrics/*`` and the result shaping
   in ``expectation.py``: ``_format_map_output``, ``_mostly_success``,
   ``_validate_metric_value_between``, ``type_comparison``); comments name the GX
   behaviour each line copies. ``tests/unit/test_suite_sql_conformance.py`` runs every
   type implemented here through both GX and this module on the same small Parquet
-  tables (passing and failing rows, nulls, NaN, Thai text, ``mostly``) and asserts
-  identical results; that test is what makes this hand-written SQL trustworthy, and
-  a type is only added here together with its cases there.
+  tables (passing and failing rows, nulls, NaN, Thai text, ``mostly``, an empty table)
+  and asserts identical results; that test is what makes this hand-written SQL
+  trustworthy, and a type is only added here together with its cases there.
 
 Why SQL written by hand rather than a library: no library executes GX suites
 outside GX (GX's own SQL engine is what costs the import), and DuckDB is already
 the engine GX used here; what is hand-written is the mapping from an expectation's
 kwargs to a SQL condition, a few lines per type.
 
-Memory: DuckDB streams the Parquet with aggregates of fixed size per expectation
-(counts, and ``arg_min(value, row number, 20)`` for the first 20 unexpected values in
-file order); the uniqueness GROUP BYs spill to disk past ``memory_limit``.
+Memory and time: DuckDB streams the Parquet with aggregates of fixed size per
+expectation (counts, and ``arg_min(value, row number, 20)`` for the first 20 unexpected
+values in file order). Uniqueness is the costly check: it groups by a 64-bit hash of
+the key first and runs the exact GROUP BY only when a hash repeats (``_duplicates``);
+both spill to disk past ``memory_limit``.
 """
 
 from __future__ import annotations
