@@ -135,7 +135,7 @@ class Bench:
         convert = Job(group, label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(harvest_out)],
                       self.env, size, before=fresh(harvest_out), cap_scale=scale, rounds=rounds)
         suite = BENCH / "rain_suite.json"
-        self.jobs += [convert, Job(group, f"validate the {label[8:]} output", "harvest (GX on DuckDB)",
+        self.jobs += [convert, Job(group, f"validate the {label[8:]} output", "harvest (GX suite as DuckDB SQL)",
                                    [PY, str(BENCH / "tools.py"), "validate", str(harvest_out / f"{src.stem}.parquet"),
                                     str(suite), str(harvest_out)], self.env, size, cap_scale=scale, requires=convert,
                                    rounds=rounds)]
@@ -367,7 +367,8 @@ class Bench:
                     ratio = f"{seconds / base:.2f}× convert" if base else ""
                     rate = ""
                     imports = _median([o.get("import_s", 0) for o in out])
-                    notes.append(f"GX import {imports:.1f} s; {out[0].get('evaluated')} expectations" if out else "")
+                    gx = "GX imported" if any(o.get("gx_imported") for o in out) else "no GX import"
+                    notes.append(f"imports {imports:.1f} s, {gx}; {out[0].get('evaluated')} expectations" if out else "")
                 else:
                     base_job = by_key.get((job.measurement, "harvest convert"))
                     base = base_job and _median([r["seconds"] for r in base_job.results if r["rc"] == 0])

@@ -1,11 +1,13 @@
 """A SQLAlchemy dialect that lets Great Expectations run on DuckDB, over our Parquet output.
 
-Validation executes the GX suite as SQL in DuckDB (through duckdb-engine), reading
-the converted Parquet as a view: DuckDB streams the file and spills to disk past
-its memory limit, so a table of any size validates in bounded memory, and every
-expectation sees the whole table (uniqueness, row counts) in one pass per metric.
+For the expectation types ``harvesters.suite_sql`` does not run itself, validation executes
+them through GX as SQL in DuckDB (through duckdb-engine), reading the converted Parquet as a
+view: DuckDB streams the file and spills to disk past its memory limit, so a table of any size
+validates in bounded memory, and every expectation sees the whole table (uniqueness, row
+counts) in one pass per metric. It is also the reference ``suite_sql`` is tested against.
 
-Imported only inside the validate task (``harvesters.validate``), never at DAG parse.
+Imported only when a validate task hands GX an expectation (``harvesters.validate``), never at
+DAG parse.
 
 duckdb-engine's own dialect needs three fixes to serve GX, hand-written because
 neither library has them (GX 1.24 has no DuckDB support; duckdb-engine 0.17 is the
