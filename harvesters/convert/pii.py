@@ -71,16 +71,23 @@ def scan_text(text: str) -> tuple[int, int, int, int]:
 def _candidates(col: pa.Array) -> np.ndarray:
     """Indexes of cells holding ten digits or more (ASCII or Thai), or an "@"."""
     data, offsets = string_buffers(col)
-    data = data[offsets[0] : offsets[-1]]
+    base = offsets[0]
+    data = data[base : offsets[-1]]
     if not len(data):
         return np.zeros(0, np.int64)
-    digit = (data - np.uint8(0x30)) < 10
+    # One score byte per text byte, summed per cell: a digit counts 1, an "@" 10.
+    score = ((data - np.uint8(0x30)) < 10).view(np.uint8)
     # A Thai digit is E0 B9 90..99: count it at its last byte.
-    digit[1:] |= (data[:-1] == 0xB9) & ((data[1:] - np.uint8(0x90)) < 10)
-    marks = np.concatenate(([0], np.cumsum(digit, dtype=np.int64)))
-    at = np.concatenate(([0], np.cumsum(data == 0x40, dtype=np.int64)))
-    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
-    return np.flatnonzero((marks[ends] - marks[starts] >= 10) | (at[ends] - at[starts] > 0))
+    thai = (data[1:] - np.uint8(0x90)) < 10
+    thai &= data[:-1] == 0xB9
+    score[1:] |= thai.view(np.uint8)
+    score[data == 0x40] = 10
+    starts = offsets[:-1] - base
+    filled = np.flatnonzero(np.diff(offsets) > 0)
+    counts = np.zeros(len(starts), np.int32)
+    if len(filled):  # reduceat sums each cell up to the next non-empty cell's start: its own bytes
+        counts[filled] = np.add.reduceat(score, starts[filled], dtype=np.int32)
+    return np.flatnonzero(counts >= 10)
 
 
 @dataclass
