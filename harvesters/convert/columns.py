@@ -159,6 +159,13 @@ class Evidence:
                 self.possible -= set(NUMERIC)
                 return
 
+    def merge(self, other: "Evidence") -> None:
+        """Add what another batch of the same column showed (every test is "all values fit")."""
+        self.present += other.present
+        self.markers += other.markers
+        self.possible &= other.possible
+        self.marker_values |= other.marker_values
+
     def kind(self) -> str:
         if not self.present:
             return TEXT

@@ -255,6 +255,23 @@ class _Scanner:
         self.rows += n
 
 
+def in_order(pool: ThreadPoolExecutor, work, items, window: int = WORKERS + 1) -> Iterator:
+    """``work(item)`` for each item on ``pool``, results in order, at most
+    ``window`` items in flight (so memory stays bounded)."""
+    inflight: deque = deque()
+    try:
+        for item in items:
+            check_memory()
+            inflight.append(pool.submit(work, item))
+            if len(inflight) >= window:
+                yield inflight.popleft().result()
+        while inflight:
+            yield inflight.popleft().result()
+    finally:
+        for future in inflight:
+            future.cancel()
+
+
 def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits) -> Scanned | None:
     """Pass 1 over ``grid``: None when it holds nothing tabular."""
     for attempt in range(3):
@@ -271,15 +288,29 @@ def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits) -> Scanned | None
         return None
     layout = scanned.layout
     # Which columns hold something in the body decides the columns kept.
-    present: dict[int, int] = {c: 0 for c in layout.columns}
     evidence = {c: C.Evidence() for c in layout.columns}
     pii = {c: PiiCounts() for c in layout.columns}
-    for record in _body_batches(scanned, layout.columns):
-        for c, col in zip(layout.columns, record):
-            evidence[c].add(col)
-            pii[c].add(col)
-    for c in layout.columns:
-        present[c] = evidence[c].present
+
+    def gather(job: tuple[list[pa.Array], list[set[str]]]) -> list[tuple[C.Evidence, PiiCounts]]:
+        """Evidence and personal-data counts of one batch (runs in a worker)."""
+        found = []
+        for col, possible in zip(*job):
+            seen, counts = C.Evidence(possible=possible), PiiCounts()
+            seen.add(col)
+            counts.add(col)
+            found.append((seen, counts))
+        return found
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        # Each job starts from the types still possible when it is handed out: a column
+        # already known to be text is not tested again.
+        jobs = ((record, [set(evidence[c].possible) for c in layout.columns])
+                for record in _body_batches(scanned, layout.columns))
+        for found in in_order(pool, gather, jobs):
+            for c, (seen, counts) in zip(layout.columns, found):
+                evidence[c].merge(seen)
+                pii[c].merge(counts)
+    present = {c: evidence[c].present for c in layout.columns}
     kept = layout.kept_columns(present)
     if not kept or (len(kept) == 1 and not layout.rows_written):
         return None  # a lone word is not a table

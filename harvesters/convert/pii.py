@@ -117,6 +117,12 @@ class PiiCounts:
             self.phones += mobiles > 0
             self.emails += emails > 0
 
+    def merge(self, other: "PiiCounts") -> None:
+        self.shaped += other.shaped
+        self.ids += other.ids
+        self.phones += other.phones
+        self.emails += other.emails
+
     def is_personal(self) -> bool:
         return bool(self.phones or self.emails or (self.ids and 2 * self.ids >= self.shaped))
 
