@@ -373,31 +373,35 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
             batch = pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=schema) if parquet is not None else None
             return batch, C.csv_lines([text for _, text in cast]) if csv_fh is not None else b""
 
-        def flush() -> None:
-            if group:
-                parquet.write_table(pa.Table.from_batches(group, schema=schema), row_group_size=ROW_GROUP_ROWS)
-                group.clear()
+        def flush(batches: list[pa.RecordBatch]) -> None:
+            parquet.write_table(pa.Table.from_batches(batches, schema=schema), row_group_size=ROW_GROUP_ROWS)
 
-        def take(result) -> None:
-            batch, lines = result
-            if csv_fh is not None:
-                csv_fh.write(lines)
-            if batch is not None:
-                group.append(batch)
-                if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
-                    flush()
+        # One thread writes the files, in order, while the workers cast the next batches
+        # (Parquet encoding and file writes release the GIL). One write waits at most.
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool, ThreadPoolExecutor(max_workers=1) as writer:
+            pending = None
 
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            inflight: deque = deque()
-            for record in _body_batches(scanned, scanned.kept):
-                check_memory()
-                inflight.append(pool.submit(prepare, record))
-                while len(inflight) > WORKERS:
-                    take(inflight.popleft().result())
-            while inflight:
-                take(inflight.popleft().result())
+            def submit(work, *args) -> None:
+                nonlocal pending
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(work, *args)
+
+            rows = 0
+            for batch, lines in in_order(pool, prepare, _body_batches(scanned, scanned.kept)):
+                if csv_fh is not None:
+                    submit(csv_fh.write, lines)
+                if batch is not None:
+                    group.append(batch)
+                    rows += batch.num_rows
+                    if rows >= ROW_GROUP_ROWS:
+                        submit(flush, group)
+                        group, rows = [], 0
+            if parquet is not None and group:
+                submit(flush, group)
+            if pending is not None:
+                pending.result()
         if parquet is not None:
-            flush()
             parquet.close()
             parquet = None
         if csv_fh is not None:
