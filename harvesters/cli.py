@@ -258,6 +258,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def entry() -> int:
+    """The ``harvest`` command. ``harvest convert`` converts one file and exits, and the
+    converter never uses pandas; but pyarrow imports pandas (about a second of CPU) the
+    first time it turns a Python value into Arrow, only to ask whether it is a Series.
+    In that process pyarrow is told there is no pandas (``main`` itself, called in
+    process by tests and tools, leaves ``sys.modules`` alone)."""
+    if sys.argv[1:2] == ["convert"] and "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
+    return main()
+
+
+class _NoPandas:
+    """A meta path finder that makes ``import pandas`` raise ImportError (pyarrow then does without)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("harvest convert runs without pandas")
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -286,4 +306,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
