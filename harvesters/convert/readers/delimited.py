@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import RefusedFile
+from .. import columns as C
 from .. import decode as D
 from ..normalize import TRIM_CHARS
 from ..options import Limits
@@ -275,16 +276,30 @@ def _columns(rows: pa.ListArray, max_columns: int) -> ArrowBlock:
     nfields = np.diff(offsets)
     if len(nfields) and int(nfields.max()) > max_columns:
         raise RefusedFile("size", f"limit max_columns: a row holds {int(nfields.max())} fields (limit {max_columns})")
-    values = pc.if_else(pc.equal(rows.values, ""), pa.scalar(None, pa.string()), rows.values)
+    values = rows.values
+    empty = np.diff(C.string_buffers(values)[1]) == 0
+    if empty.any():
+        values = C.with_nulls(values, empty)
     ncols = int(nfields.max()) if len(nfields) else 0
     cells = []
-    for i in range(ncols):
-        has = nfields > i
-        cells.append(values.take(pa.array(np.where(has, offsets[:-1] + i, 0), mask=~has)))
+    starts = offsets[:-1]
+    if len(nfields) and int(nfields.min()) == ncols:  # every row has every field: no gaps to fill
+        for i in range(ncols):
+            cells.append(values.take(_int_array(starts + i)))
+    else:
+        for i in range(ncols):
+            has = nfields > i
+            cells.append(values.take(pa.array(np.where(has, starts + i, 0), mask=~has)))
     # Trailing columns that are blank everywhere in this block are not columns of it.
     while cells and cells[-1].null_count == len(nfields):
         cells.pop()
     return ArrowBlock(cells, len(nfields))
+
+
+def _int_array(values: np.ndarray) -> pa.Array:
+    """int64 numpy values as Arrow, without pa.array (which imports pandas to ask whether it is a Series)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _string_array(buffer: pa.Buffer, offsets: np.ndarray) -> pa.StringArray:
