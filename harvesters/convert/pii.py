@@ -75,19 +75,23 @@ def _candidates(col: pa.Array) -> np.ndarray:
     data = data[base : offsets[-1]]
     if not len(data):
         return np.zeros(0, np.int64)
-    # One score byte per text byte, summed per cell: a digit counts 1, an "@" 10.
-    score = ((data - np.uint8(0x30)) < 10).view(np.uint8)
-    # A Thai digit is E0 B9 90..99: count it at its last byte.
+    # Digits (a Thai digit E0 B9 90..99 counted at its last byte) counted per cell
+    # through a running count; "@" by position.
+    digit = (data - np.uint8(0x30)) < 10
     thai = (data[1:] - np.uint8(0x90)) < 10
     thai &= data[:-1] == 0xB9
-    score[1:] |= thai.view(np.uint8)
-    score[data == 0x40] = 10
-    starts = offsets[:-1] - base
-    filled = np.flatnonzero(np.diff(offsets) > 0)
-    counts = np.zeros(len(starts), np.int32)
-    if len(filled):  # reduceat sums each cell up to the next non-empty cell's start: its own bytes
-        counts[filled] = np.add.reduceat(score, starts[filled], dtype=np.int32)
-    return np.flatnonzero(counts >= 10)
+    digit[1:] |= thai
+    bounds = offsets - base
+    found = np.zeros(len(bounds) - 1, bool)
+    at = np.flatnonzero(data == 0x40)
+    if len(at):
+        found[np.searchsorted(bounds, at, side="right") - 1] = True
+    if np.count_nonzero(digit) >= 10:
+        running = np.empty(len(digit) + 1, np.int32)  # digits before each byte
+        running[0] = 0
+        np.cumsum(digit, dtype=np.int32, out=running[1:])
+        found |= running[bounds[1:]] - running[bounds[:-1]] >= 10
+    return np.flatnonzero(found)
 
 
 @dataclass
