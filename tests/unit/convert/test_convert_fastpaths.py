@@ -55,3 +55,18 @@ def test_with_nulls_keeps_existing_nulls_and_text():
     values = pa.array(["a", None, "c", "d"]).slice(1)
     out = C.with_nulls(values, np.array([False, True, False]))
     assert out.to_pylist() == [None, None, "d"]
+
+
+def test_thai_byte_counts_match_run_lengths():
+    from itertools import groupby
+
+    from harvesters.convert.decode import thai_byte_counts
+
+    rng = random.Random(13)
+    for _ in range(500):
+        data = bytes(rng.choice([0x41, 0x0A, 0x80, 0xA1, 0xC0, 0xDF, 0xE0, 0xFF]) for _ in range(rng.randint(0, 14)))
+        high = sum(b >= 0x80 for b in data)
+        runs = [len(list(g)) for is_high, g in groupby(data, key=lambda b: b >= 0x80) if is_high]
+        thai = sum(0xA1 <= b <= 0xDA or 0xDF <= b <= 0xFB for b in data)
+        expected = (high, sum(n for n in runs if n >= 3), thai) if high else (0, 0, 0)
+        assert thai_byte_counts(data) == expected
