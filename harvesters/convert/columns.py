@@ -39,6 +39,7 @@ _THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
 _MONTH_KEYS = list(THAI_MONTHS)
 _MONTH_NUMBERS = np.array([THAI_MONTHS[k] for k in _MONTH_KEYS], dtype=np.int64)
 NUMERIC = (INTEGER, DECIMAL)
+_PROBE_CELLS = 256  # cells tested first, before the whole batch
 
 
 def canonical(value: Any) -> str | None:
@@ -73,9 +74,45 @@ def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets
 
 
+def with_nulls(values: pa.Array, mask: np.ndarray) -> pa.Array:
+    """``values`` with the cells where ``mask`` is set made null, sharing the text buffers."""
+    valid = ~mask
+    if values.null_count:
+        valid &= np_bool(values.is_valid())
+    if values.offset:
+        valid = np.concatenate((np.zeros(values.offset, bool), valid))
+    _, offsets, data = values.buffers()
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.StringArray.from_buffers(len(values), offsets, data, bitmap, offset=values.offset)
+
+
+def _cells_where(values: pa.Array, lengths: np.ndarray, first_bytes: bytes) -> np.ndarray:
+    """Indexes of cells whose byte length is in ``lengths`` (min, max) and whose first byte is one of ``first_bytes``."""
+    data, offsets = string_buffers(values)
+    size = np.diff(offsets)
+    where = np.flatnonzero((size >= lengths[0]) & (size <= lengths[1]))
+    if not len(where):
+        return where
+    first = data[offsets[where]]
+    hit = np.zeros(len(where), bool)
+    for byte in first_bytes:
+        hit |= first == byte
+    return where[hit]
+
+
 def nullish_to_null(values: pa.Array) -> pa.Array:
     """A cell that is exactly ``-`` is null in every column (blank cells already are)."""
-    return pc.if_else(pc.equal(values, "-"), pa.scalar(None, pa.string()), values)
+    dash = _cells_where(values, (1, 1), b"-")
+    if not len(dash):
+        return values
+    mask = np.zeros(len(values), bool)
+    mask[dash] = True
+    return with_nulls(values, mask)
+
+
+def _has_byte(values: pa.Array, byte: int) -> bool:
+    data, offsets = string_buffers(values)
+    return bool((data[offsets[0] : offsets[-1]] == byte).any())
 
 
 def translate_thai_digits(values: pa.Array) -> pa.Array:
@@ -98,12 +135,25 @@ def translate_thai_digits(values: pa.Array) -> pa.Array:
 
 
 def _plain_number_text(translated: pa.Array) -> pa.Array:
-    return pc.utf8_ltrim(pc.replace_substring(translated, ",", ""), characters="+")
+    if _has_byte(translated, ord(",")):
+        translated = pc.replace_substring(translated, ",", "")
+    if len(_cells_where(translated, (1, 2**31), b"+")):
+        translated = pc.utf8_ltrim(translated, characters="+")
+    return translated
+
+
+_MARKER_BYTES = (2, 16)  # byte lengths a NULL_MARKERS value may have (case folding aside, with room)
 
 
 def _markers(values: pa.Array) -> np.ndarray:
-    # The value set is built per call: an Arrow array made at import time would import pandas.
-    return np_bool(pc.is_in(pc.utf8_lower(values), value_set=pa.array(NULL_MARKERS, pa.string())))
+    """NULL_MARKERS cells: only short cells starting with n, N or # are lowercased and looked up."""
+    marker = np.zeros(len(values), bool)
+    where = _cells_where(values, _MARKER_BYTES, b"nN#")
+    if len(where):
+        # The value set is built per call: an Arrow array made at import time would import pandas.
+        found = pc.is_in(pc.utf8_lower(values.take(pa.array(where))), value_set=pa.array(NULL_MARKERS, pa.string()))
+        marker[where[np_bool(found)]] = True
+    return marker
 
 
 # --- evidence ------------------------------------------------------------------------------
@@ -125,8 +175,14 @@ class Evidence:
         if not len(values):
             return
         self.present += len(values)
-        if not self.possible:
-            return
+        if self.possible and len(values) > _PROBE_CELLS:
+            # Every test is "all values fit": the first cells alone usually rule a text column out.
+            self._test(values.slice(0, _PROBE_CELLS), probe=True)
+        if self.possible:
+            self._test(values)
+
+    def _test(self, values: pa.Array, probe: bool = False) -> None:
+        """Drop the types some value does not fit; count the null markers unless ``probe``."""
         if BOOLEAN in self.possible and not pc.all(pc.is_in(values, value_set=pa.array([BOOL_TRUE, BOOL_FALSE]))).as_py():
             self.possible.discard(BOOLEAN)
         if DATE in self.possible and parse_dates(translate_thai_digits(values)).null_count:
@@ -135,8 +191,9 @@ class Evidence:
             marker = _markers(values)
             if marker.any():
                 seen = values.filter(pa.array(marker))
-                self.markers += len(seen)
-                self.marker_values.update(pc.unique(seen).to_pylist()[:20])
+                if not probe:
+                    self.markers += len(seen)
+                    self.marker_values.update(pc.unique(seen).to_pylist()[:20])
                 values = values.filter(pa.array(~marker))
             self._numbers(translate_thai_digits(values))
 
@@ -158,6 +215,13 @@ class Evidence:
             if not -(2**63) <= number < 2**63:
                 self.possible -= set(NUMERIC)
                 return
+
+    def merge(self, other: "Evidence") -> None:
+        """Add what another batch of the same column showed (every test is "all values fit")."""
+        self.present += other.present
+        self.markers += other.markers
+        self.possible &= other.possible
+        self.marker_values |= other.marker_values
 
     def kind(self) -> str:
         if not self.present:
@@ -189,14 +253,16 @@ def cast(col: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
     """(typed values for Parquet, CSV field text) of one column of one batch."""
     raw = nullish_to_null(col)
     if kind == TEXT:
-        if pc.any(pc.starts_with(raw, "\x00")).as_py():
+        if len(_cells_where(raw, (1, 2**31), b"\x00")):  # native booleans in a text column
             raw = pc.replace_substring(pc.replace_substring(raw, BOOL_TRUE, "true"), BOOL_FALSE, "false")
         return raw, csv_quote(raw)
     if kind == BOOLEAN:
         typed = pc.equal(raw, BOOL_TRUE)
         return typed, pc.if_else(typed, "true", "false")
     if kind in NUMERIC:
-        raw = pc.if_else(pa.array(_markers(raw)), pa.scalar(None, pa.string()), raw)
+        marker = _markers(raw)
+        if marker.any():
+            raw = with_nulls(raw, marker)
     translated = translate_thai_digits(raw)
     if kind == DATE:
         typed = parse_dates(translated)

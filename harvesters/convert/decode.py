@@ -109,11 +109,15 @@ def thai_byte_counts(chunk: bytes) -> tuple[int, int, int]:
         return 0, 0, 0
     # cp874 0xA1-0xDA and 0xDF-0xFB decode into U+0E00-U+0E7F.
     thai = int(np.count_nonzero((a - np.uint8(0xA1)) < 0x3A)) + int(np.count_nonzero((a - np.uint8(0xDF)) < 0x1D))
-    edges = np.zeros(len(a) + 2, np.int8)
-    edges[1:-1] = hi
-    step = np.diff(edges)
-    lengths = np.flatnonzero(step == -1) - np.flatnonzero(step == 1)
-    return high, int(lengths[lengths >= 3].sum()), thai
+    # A high byte is in a run of three or more when a run of three starts at it or at
+    # one of the two bytes before it (boolean passes only, no run lengths).
+    three = hi[:-2] & hi[1:-1]
+    three &= hi[2:]
+    in_runs = np.zeros(len(a), bool)
+    in_runs[:-2] = three
+    in_runs[1:-1] |= three
+    in_runs[2:] |= three
+    return high, int(np.count_nonzero(in_runs)), thai
 
 
 def thai_verdict(counts: tuple[int, int, int]) -> bool:

@@ -259,6 +259,23 @@ class _Scanner:
         self.rows += n
 
 
+def in_order(pool: ThreadPoolExecutor, work, items, window: int = WORKERS + 1) -> Iterator:
+    """``work(item)`` for each item on ``pool``, results in order, at most
+    ``window`` items in flight (so memory stays bounded)."""
+    inflight: deque = deque()
+    try:
+        for item in items:
+            check_memory()
+            inflight.append(pool.submit(work, item))
+            if len(inflight) >= window:
+                yield inflight.popleft().result()
+        while inflight:
+            yield inflight.popleft().result()
+    finally:
+        for future in inflight:
+            future.cancel()
+
+
 def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
          on_rows: Callable[[int], None] | None = None) -> Scanned | None:
     """Pass 1 over ``grid``: None when it holds nothing tabular. ``on_rows(n)``: rows read so far (progress)."""
@@ -276,15 +293,29 @@ def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
         return None
     layout = scanned.layout
     # Which columns hold something in the body decides the columns kept.
-    present: dict[int, int] = {c: 0 for c in layout.columns}
     evidence = {c: C.Evidence() for c in layout.columns}
     pii = {c: PiiCounts() for c in layout.columns}
-    for record in _body_batches(scanned, layout.columns):
-        for c, col in zip(layout.columns, record):
-            evidence[c].add(col)
-            pii[c].add(col)
-    for c in layout.columns:
-        present[c] = evidence[c].present
+
+    def gather(job: tuple[list[pa.Array], list[set[str]]]) -> list[tuple[C.Evidence, PiiCounts]]:
+        """Evidence and personal-data counts of one batch (runs in a worker)."""
+        found = []
+        for col, possible in zip(*job):
+            seen, counts = C.Evidence(possible=possible), PiiCounts()
+            seen.add(col)
+            counts.add(col)
+            found.append((seen, counts))
+        return found
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        # Each job starts from the types still possible when it is handed out: a column
+        # already known to be text is not tested again.
+        jobs = ((record, [set(evidence[c].possible) for c in layout.columns])
+                for record in _body_batches(scanned, layout.columns))
+        for found in in_order(pool, gather, jobs):
+            for c, (seen, counts) in zip(layout.columns, found):
+                evidence[c].merge(seen)
+                pii[c].merge(counts)
+    present = {c: evidence[c].present for c in layout.columns}
     kept = layout.kept_columns(present)
     if not kept or (len(kept) == 1 and not layout.rows_written):
         return None  # a lone word is not a table
@@ -352,35 +383,38 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
             rows = len(record[0]) if record else 0
             return batch, C.csv_lines([text for _, text in cast]) if csv_fh is not None else b"", rows
 
-        def flush() -> None:
-            if group:
-                parquet.write_table(pa.Table.from_batches(group, schema=schema), row_group_size=ROW_GROUP_ROWS)
-                group.clear()
+        def flush(batches: list[pa.RecordBatch]) -> None:
+            parquet.write_table(pa.Table.from_batches(batches, schema=schema), row_group_size=ROW_GROUP_ROWS)
 
-        def take(result) -> None:
-            nonlocal written
-            batch, lines, rows = result
-            if csv_fh is not None:
-                csv_fh.write(lines)
-            if batch is not None:
-                group.append(batch)
-                if sum(b.num_rows for b in group) >= ROW_GROUP_ROWS:
-                    flush()
-            written += rows
-            if on_rows is not None:
-                on_rows(written)
+        # One thread writes the files, in order, while the workers cast the next batches
+        # (Parquet encoding and file writes release the GIL). One write waits at most.
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool, ThreadPoolExecutor(max_workers=1) as writer:
+            pending = None
 
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            inflight: deque = deque()
-            for record in _body_batches(scanned, scanned.kept):
-                check_memory()
-                inflight.append(pool.submit(prepare, record))
-                while len(inflight) > WORKERS:
-                    take(inflight.popleft().result())
-            while inflight:
-                take(inflight.popleft().result())
+            def submit(work, *args) -> None:
+                nonlocal pending
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(work, *args)
+
+            rows = 0
+            for batch, lines, count in in_order(pool, prepare, _body_batches(scanned, scanned.kept)):
+                written += count
+                if on_rows is not None:
+                    on_rows(written)
+                if csv_fh is not None:
+                    submit(csv_fh.write, lines)
+                if batch is not None:
+                    group.append(batch)
+                    rows += batch.num_rows
+                    if rows >= ROW_GROUP_ROWS:
+                        submit(flush, group)
+                        group, rows = [], 0
+            if parquet is not None and group:
+                submit(flush, group)
+            if pending is not None:
+                pending.result()
         if parquet is not None:
-            flush()
             parquet.close()
             parquet = None
         if csv_fh is not None:

@@ -15,7 +15,7 @@ from ..errors import RefusedFile
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _state = threading.local()
-_POLL_SECONDS = 0.05
+_POLL_SECONDS = 0.1
 
 
 def rss_bytes() -> int:

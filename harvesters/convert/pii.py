@@ -71,16 +71,27 @@ def scan_text(text: str) -> tuple[int, int, int, int]:
 def _candidates(col: pa.Array) -> np.ndarray:
     """Indexes of cells holding ten digits or more (ASCII or Thai), or an "@"."""
     data, offsets = string_buffers(col)
-    data = data[offsets[0] : offsets[-1]]
+    base = offsets[0]
+    data = data[base : offsets[-1]]
     if not len(data):
         return np.zeros(0, np.int64)
+    # Digits (a Thai digit E0 B9 90..99 counted at its last byte) counted per cell
+    # through a running count; "@" by position.
     digit = (data - np.uint8(0x30)) < 10
-    # A Thai digit is E0 B9 90..99: count it at its last byte.
-    digit[1:] |= (data[:-1] == 0xB9) & ((data[1:] - np.uint8(0x90)) < 10)
-    marks = np.concatenate(([0], np.cumsum(digit, dtype=np.int64)))
-    at = np.concatenate(([0], np.cumsum(data == 0x40, dtype=np.int64)))
-    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
-    return np.flatnonzero((marks[ends] - marks[starts] >= 10) | (at[ends] - at[starts] > 0))
+    thai = (data[1:] - np.uint8(0x90)) < 10
+    thai &= data[:-1] == 0xB9
+    digit[1:] |= thai
+    bounds = offsets - base
+    found = np.zeros(len(bounds) - 1, bool)
+    at = np.flatnonzero(data == 0x40)
+    if len(at):
+        found[np.searchsorted(bounds, at, side="right") - 1] = True
+    if np.count_nonzero(digit) >= 10:
+        running = np.empty(len(digit) + 1, np.int32)  # digits before each byte
+        running[0] = 0
+        np.cumsum(digit, dtype=np.int32, out=running[1:])
+        found |= running[bounds[1:]] - running[bounds[:-1]] >= 10
+    return np.flatnonzero(found)
 
 
 @dataclass
@@ -109,6 +120,12 @@ class PiiCounts:
             self.ids += valid > 0
             self.phones += mobiles > 0
             self.emails += emails > 0
+
+    def merge(self, other: "PiiCounts") -> None:
+        self.shaped += other.shaped
+        self.ids += other.ids
+        self.phones += other.phones
+        self.emails += other.emails
 
     def is_personal(self) -> bool:
         return bool(self.phones or self.emails or (self.ids and 2 * self.ids >= self.shaped))

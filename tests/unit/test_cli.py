@@ -71,3 +71,23 @@ def test_run_without_a_portal_fails_fast(monkeypatch, capsys):
 def test_list(argv, capsys):
     assert main(argv) == 0
     assert "pcd-pm25-hourly\tpcd\thttp" in capsys.readouterr().out
+
+
+def test_convert_process_runs_without_pandas(tmp_path):
+    """`harvest convert` converts (types included) in a process that never imports pandas."""
+    src = tmp_path / "rain.csv"
+    src.write_text("สถานี,วันที่,ฝน\nเชียงใหม่,1/2/2567,\"1,200.5\"\nลำปาง,3/2/2567,-\n", encoding="cp874")
+    probe = ("import os, sys; sys.argv = ['harvest', 'convert', sys.argv[1], '--out', sys.argv[2]]\n"
+             "def ended(code):\n"  # entry() ends the process with os._exit: check there
+             "    assert 'pandas' not in sys.modules, 'pandas was imported'\n"
+             "    sys.exit(code)\n"
+             "os._exit = ended\n"
+             "from harvesters.cli import entry\n"
+             "entry()\n")
+    proc = subprocess.run([sys.executable, "-c", probe, str(src), str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [(c["name"], c["type"]) for c in report["tables"][0]["columns"]] == [
+        ("สถานี", "text"), ("วันที่", "date"), ("ฝน", "decimal")]
+    assert (tmp_path / "out" / "rain.csv").read_text(encoding="utf-8").splitlines()[1:] == [
+        "เชียงใหม่,2024-02-01,1200.5", "ลำปาง,2024-02-03,"]

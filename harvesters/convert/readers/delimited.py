@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import RefusedFile
+from .. import columns as C
 from .. import decode as D
 from ..normalize import TRIM_CHARS
 from ..options import Limits
@@ -275,16 +276,73 @@ def _columns(rows: pa.ListArray, max_columns: int) -> ArrowBlock:
     nfields = np.diff(offsets)
     if len(nfields) and int(nfields.max()) > max_columns:
         raise RefusedFile("size", f"limit max_columns: a row holds {int(nfields.max())} fields (limit {max_columns})")
-    values = pc.if_else(pc.equal(rows.values, ""), pa.scalar(None, pa.string()), rows.values)
+    values = rows.values
+    empty = np.diff(C.string_buffers(values)[1]) == 0
+    if empty.any():
+        values = C.with_nulls(values, empty)
     ncols = int(nfields.max()) if len(nfields) else 0
     cells = []
-    for i in range(ncols):
-        has = nfields > i
-        cells.append(values.take(pa.array(np.where(has, offsets[:-1] + i, 0), mask=~has)))
+    starts = offsets[:-1]
+    if len(nfields) and int(nfields.min()) == ncols:  # every row has every field: no gaps to fill
+        for i in range(ncols):
+            cells.append(values.take(_int_array(starts + i)))
+    else:
+        for i in range(ncols):
+            has = nfields > i
+            cells.append(values.take(pa.array(np.where(has, starts + i, 0), mask=~has)))
     # Trailing columns that are blank everywhere in this block are not columns of it.
     while cells and cells[-1].null_count == len(nfields):
         cells.pop()
     return ArrowBlock(cells, len(nfields))
+
+
+_ASCII_TRIM = "".join(ch for ch in TRIM_CHARS if ord(ch) < 0x80)
+_WIDE_TRIM = [ch.encode() for ch in TRIM_CHARS if ord(ch) >= 0x80]  # two or three UTF-8 bytes each
+_WIDE_LEADS = sorted({e[0] for e in _WIDE_TRIM})
+_WIDE_CODES = np.array(sorted({int.from_bytes(e, "big") for e in _WIDE_TRIM}), np.int64)
+
+
+def _trim(values: pa.StringArray, extra: str) -> pa.StringArray:
+    """``pc.utf8_trim(values, TRIM_CHARS + extra)``, faster: trimming the ASCII characters
+    first is a byte operation; the Unicode trim runs only when a value still starts or
+    ends with one of the other characters (NBSP, ideographic space, ...)."""
+    trimmed = pc.ascii_trim(values, characters=_ASCII_TRIM + extra)
+    if _wide_edge(trimmed):
+        trimmed = pc.utf8_trim(trimmed, characters=TRIM_CHARS + extra)
+    return trimmed
+
+
+def _wide_edge(values: pa.StringArray) -> bool:
+    """Whether a value starts or ends with a non-ASCII trim character."""
+    data, offsets = C.string_buffers(values)
+    if not len(data):
+        return False
+    starts, ends = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    size = ends - starts
+    padded = np.concatenate((np.zeros(2, np.uint8), data, np.zeros(2, np.uint8)))  # index -2..len+1 safely
+
+    def code(first: np.ndarray, count: int) -> np.ndarray:
+        out = np.zeros(len(first), np.int64)
+        for k in range(count):
+            out = (out << 8) | padded[first + 2 + k]
+        return out
+
+    first = padded[starts + 2]
+    lead = np.flatnonzero((size >= 2) & np.isin(first, _WIDE_LEADS))
+    if len(lead) and (np.isin(code(starts[lead], 2), _WIDE_CODES).any()
+                      or np.isin(np.where(size[lead] >= 3, code(starts[lead], 3), -1), _WIDE_CODES).any()):
+        return True
+    tail = np.flatnonzero((size >= 2) & (padded[ends + 1] >= 0x80))
+    if not len(tail):
+        return False
+    return bool(np.isin(code(ends[tail] - 2, 2), _WIDE_CODES).any()
+                or np.isin(np.where(size[tail] >= 3, code(ends[tail] - 3, 3), -1), _WIDE_CODES).any())
+
+
+def _int_array(values: np.ndarray) -> pa.Array:
+    """int64 numpy values as Arrow, without pa.array (which imports pandas to ask whether it is a Series)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _string_array(buffer: pa.Buffer, offsets: np.ndarray) -> pa.StringArray:
@@ -343,7 +401,7 @@ class _Splitter:
         blanked = a.copy()
         blanked[seps] = 32  # the separator becomes a space, which trimming removes
         values = _string_array(pa.py_buffer(blanked), np.concatenate(([0], seps + 1)))
-        values = pc.utf8_trim(values, characters=TRIM_CHARS + (self.quote if quoted else ""))
+        values = _trim(values, self.quote if quoted else "")
         return pa.ListArray.from_arrays(pa.array(np.concatenate(([0], row_ends + 1)), pa.int32()), values), b""
 
     @staticmethod

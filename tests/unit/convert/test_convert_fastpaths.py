@@ -1,0 +1,72 @@
+"""The converter's fast paths give exactly what the plain pyarrow call they stand for gives."""
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from harvesters.convert import columns as C
+from harvesters.convert.normalize import TRIM_CHARS
+from harvesters.convert.pii import _candidates
+from harvesters.convert.readers import delimited
+
+
+def _random_values(rng: random.Random, alphabet: list[str], count: int, longest: int) -> pa.Array:
+    values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, longest))) for _ in range(count)]
+    values = [None if rng.random() < 0.1 else v for v in values]
+    return pa.array(values, pa.string()).slice(rng.randint(0, 3))  # a slice: buffers start before it
+
+
+def test_trim_matches_utf8_trim_with_every_trim_character():
+    rng = random.Random(5)
+    # Every trim character, quotes, Thai, and non-ASCII look-alikes that are not trimmed (curly quotes, en dash, °).
+    alphabet = list(TRIM_CHARS) + list('ab"กข“”–°±') + ["\u00a0", "\u3000", "\ufeff"]
+    for _ in range(300):
+        values = _random_values(rng, alphabet, 20, 6)
+        for extra in ("", '"'):
+            assert delimited._trim(values, extra).to_pylist() == \
+                pc.utf8_trim(values, characters=TRIM_CHARS + extra).to_pylist()
+
+
+def test_null_markers_and_dashes_match_the_plain_definitions():
+    rng = random.Random(7)
+    alphabet = list("nNaA/.#-vVdDiI0!?") + ["", "ก"]
+    markers = set(C.NULL_MARKERS)
+    for _ in range(200):
+        values = _random_values(rng, alphabet, 30, 7)
+        expected = [v is not None and v.lower() in markers for v in values.to_pylist()]
+        assert C._markers(values).tolist() == expected
+        nulled = C.nullish_to_null(values).to_pylist()
+        assert nulled == [None if v == "-" else v for v in values.to_pylist()]
+
+
+def test_pii_candidates_are_cells_with_ten_digits_or_an_at_sign():
+    rng = random.Random(11)
+    alphabet = list("0123456789 -@x") + ["๐", "๕", "๙", "ก", "น", "ฐ"]
+    for _ in range(300):
+        values = _random_values(rng, alphabet, 30, 16)
+        expected = [i for i, v in enumerate(values.to_pylist())
+                    if v is not None and (sum(ch.isdigit() for ch in v) >= 10 or "@" in v)]
+        assert _candidates(values).tolist() == expected
+
+
+def test_with_nulls_keeps_existing_nulls_and_text():
+    values = pa.array(["a", None, "c", "d"]).slice(1)
+    out = C.with_nulls(values, np.array([False, True, False]))
+    assert out.to_pylist() == [None, None, "d"]
+
+
+def test_thai_byte_counts_match_run_lengths():
+    from itertools import groupby
+
+    from harvesters.convert.decode import thai_byte_counts
+
+    rng = random.Random(13)
+    for _ in range(500):
+        data = bytes(rng.choice([0x41, 0x0A, 0x80, 0xA1, 0xC0, 0xDF, 0xE0, 0xFF]) for _ in range(rng.randint(0, 14)))
+        high = sum(b >= 0x80 for b in data)
+        runs = [len(list(g)) for is_high, g in groupby(data, key=lambda b: b >= 0x80) if is_high]
+        thai = sum(0xA1 <= b <= 0xDA or 0xDF <= b <= 0xFB for b in data)
+        expected = (high, sum(n for n in runs if n >= 3), thai) if high else (0, 0, 0)
+        assert thai_byte_counts(data) == expected
