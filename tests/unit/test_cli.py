@@ -77,7 +77,7 @@ def test_convert_process_runs_without_pandas(tmp_path):
     """`harvest convert` converts (types included) in a process that never imports pandas."""
     src = tmp_path / "rain.csv"
     src.write_text("สถานี,วันที่,ฝน\nเชียงใหม่,1/2/2567,\"1,200.5\"\nลำปาง,3/2/2567,-\n", encoding="cp874")
-    probe = ("import os, sys; sys.argv = ['harvest', 'convert', sys.argv[1], '--out', sys.argv[2]]\n"
+    probe = ("import os, sys; sys.argv = ['harvest', 'convert', sys.argv[1], '--out', sys.argv[2], '--json']\n"
              "def ended(code):\n"  # entry() ends the process with os._exit: check there
              "    assert 'pandas' not in sys.modules, 'pandas was imported'\n"
              "    sys.exit(code)\n"
