@@ -7,6 +7,7 @@ Both bind 127.0.0.1 on a spare port and run in daemon threads of the bench proce
 from __future__ import annotations
 
 import functools
+import os
 import socket
 import threading
 import time
@@ -59,6 +60,15 @@ class AgencySite:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def age(self, seconds: float = 3600) -> None:
+        """Date every file back ``seconds``, as an agency's files last changed some time ago: a
+        Last-Modified within a second of the answer's Date is no validator (RFC 9110 8.8.2.2), so
+        files written just before the first harvest would be downloaded again on the unchanged run."""
+        then = time.time() - seconds
+        for path in self.folder.rglob("*"):
+            if path.is_file():
+                os.utime(path, (then, then))
 
     def reset(self) -> None:
         with self._lock:

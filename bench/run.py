@@ -265,6 +265,7 @@ class Bench:
         names = [f"f{i:02d}.csv" for i in range(1, count + 1)]
         for i, name in enumerate(names):
             inputs.csv_file(self.work / "site" / name, size, seed=10 + i)
+        self.site.age()
         source_id = f"bench-reharvest-{secrets.token_hex(3)}"
         inputs.portal_source(self.work / "portal-sources", source_id, [f"{self.site.url}/{n}" for n in names])
         env = {**self.portal_env, "HARVEST_PORTAL_URL": self.proxy.url}

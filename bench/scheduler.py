@@ -444,6 +444,8 @@ def unchanged(args, work: Path, stack: dict, tag: str) -> list[dict]:
         name = f"pm25_hourly_{i:03d}.csv"
         shutil.copy(DEMO_CSV, site.folder / name)
         paths.append(inputs.portal_source(sources, f"bench-sched-{tag}-{i:03d}", [f"{site.url}/{name}"]))
+    for site in sites:
+        site.age()
     ids = [p.stem for p in paths]
     rows = []
     af = None
@@ -518,6 +520,8 @@ def concurrency(args, work: Path, stack: dict, tag: str) -> tuple[list[dict], bo
             files.append(inputs.csv_file(site.folder / name, args.file_bytes, seed=1000 + i * 10 + j))
         paths.append(inputs.portal_source(sources, f"bench-conc-{tag}-{i:03d}", [f"{site.url}/{n}" for n in names],
                                           validation=suite))
+    for site in sites:
+        site.age()
     ids = [p.stem for p in paths]
     af = None
     held = True
