@@ -30,18 +30,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from demo import AirflowAPI  # include/devstack/demo.py (on sys.path: tests/conftest.py)
 from harvesters.settings import REPO_ROOT
+from tests.airflow_stack import AirflowStack
 
 pytestmark = pytest.mark.airflow
 
@@ -79,65 +75,20 @@ DAG_FILE = textwrap.dedent(f'''
 ''')
 
 
-def _spare_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Airflow:
-    """scheduler + dag-processor + api-server of one throwaway AIRFLOW_HOME, in one process group."""
+class Airflow(AirflowStack):
+    """scheduler + dag-processor + api-server over the race DAGs, with the lagging test executors."""
 
     def __init__(self, home: Path):
-        self.home, self.port = home, _spare_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         dags = home / "dags"
         dags.mkdir(parents=True)
         (dags / "race_dags.py").write_text(DAG_FILE, encoding="utf-8")
-        (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": "admin"}))
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        self.env.update({
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        super().__init__(home, dags_folder=dags, env={
             "AIRFLOW__CORE__EXECUTOR": "guarded:lagging_executor.GuardedLagging,plain:lagging_executor.PlainLagging",
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.base,
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             # The test executors, the project's executor, and the DAG glue (harvest_factory) the test DAG imports.
             "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(REPO_ROOT / "plugins"),
                                            str(REPO_ROOT / "dags")]),
         })
-        self.proc: subprocess.Popen | None = None
-        self.client = AirflowAPI(self.base, "admin")  # the demo's client: login, retried calls
-
-    def start(self) -> None:
-        airflow = [sys.executable, "-m", "airflow"]
-        subprocess.run([*airflow, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=300)
-        script = " & ".join([
-            f"{' '.join(airflow)} api-server --port {self.port}",
-            f"{' '.join(airflow)} scheduler --skip-serve-logs",
-            f"{' '.join(airflow)} dag-processor",
-        ]) + " & wait"
-        log = (self.home / "airflow.log").open("wb")
-        self.proc = subprocess.Popen(["bash", "-c", script], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self.client.login(time.time() + 180)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.client = self.clients["admin"]  # the demo's client: login, retried calls
 
     def log_once(self, ready, deadline: float) -> str:
         """The processes' log once ``ready(text)`` holds (a run can end before the scheduler logs its last events)."""

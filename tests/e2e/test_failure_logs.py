@@ -22,19 +22,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from demo import AirflowAPI  # include/devstack/demo.py (on sys.path: tests/conftest.py)
 from harvesters.config import load_all
 from harvesters.kinds import pools
 from harvesters.settings import REPO_ROOT
+from tests.airflow_stack import AirflowStack
 from tests.loopback import serve_directory
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow]
@@ -44,12 +40,6 @@ REJECT_REASON = "ตัวเลขเดือนนี้ยังไม่ไ
 GOOD_CSV = "จังหวัด,จำนวน\nเชียงใหม่,12\nลำปาง,7\n"
 SUITE = {"name": "fail_counts", "expectations": [
     {"type": "expect_column_values_to_be_between", "kwargs": {"column": "จำนวน", "min_value": 0}}]}
-
-
-def _spare_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _source(root: Path, source_id: str, files: list[str], site: str, extra: str = "", more: str = "") -> None:
@@ -89,69 +79,17 @@ def make_sources(tmp: Path, site: str) -> Path:
     return root
 
 
-class Airflow:
-    """scheduler + dag-processor + api-server over the repo's dags/, one throwaway home, one process group."""
+class Airflow(AirflowStack):
+    """The project's DAGs in a real scheduler (HarvestLocalExecutor), with an admin and the agency's approver."""
 
     def __init__(self, home: Path, env: dict[str, str]):
-        self.home, self.port = home, _spare_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        (home / "simple_auth_manager_passwords.json.generated").write_text(
-            json.dumps({"admin": "admin", APPROVER: PASSWORD}))
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        self.env.update(env)
-        self.env.update({
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        super().__init__(home, users={"admin": ("admin", "admin"), APPROVER: (PASSWORD, "user")}, env={
+            **env,
             "AIRFLOW__CORE__EXECUTOR": "harvest_executors.HarvestLocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{APPROVER}:user",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.base,
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             # SQLite behind a busy API server: a worker waits longer for its answers than the default.
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
         })
-        self.procs: list[subprocess.Popen] = []
-        self.admin = AirflowAPI(self.base, "admin")
-        self.approver = AirflowAPI(self.base, PASSWORD, user=APPROVER)
-
-    def start(self) -> None:
-        airflow = [sys.executable, "-m", "airflow"]
-        subprocess.run([*airflow, "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=300)
-        log = (self.home / "airflow.log").open("ab")
-        # The API server first: a task started before it answers fails on the execution API.
-        for argv in ([*airflow, "api-server", "--port", str(self.port)], [*airflow, "scheduler", "--skip-serve-logs"],
-                     [*airflow, "dag-processor"]):
-            self.procs.append(subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                               start_new_session=True))
-            if len(self.procs) == 1:
-                deadline = time.time() + 300
-                self.admin.login(deadline)
-                self.approver.login(deadline)
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-    def wait_for_dags(self, wanted: set[str], deadline: float) -> None:
-        while time.time() < deadline:
-            found = {d["dag_id"] for d in self.admin.get("/dags", limit=100)["dags"]}
-            if wanted <= found:
-                return
-            time.sleep(2)
-        raise RuntimeError(f"DAGs {sorted(wanted - found)} never parsed; see {self.home / 'airflow.log'}")
+        self.admin, self.approver = self.clients["admin"], self.clients[APPROVER]
 
     def run_of(self, dag_id: str, deadline: float) -> str:
         """The run the scheduler started itself (the error DAG is @once)."""

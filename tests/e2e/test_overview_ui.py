@@ -16,23 +16,19 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from demo import AirflowAPI  # include/devstack/demo.py (on sys.path: tests/conftest.py)
 from harvesters import archive
 from harvesters.report import build
 from harvesters.results import (Column, ConvertedFile, ConvertedTable, DatasetGroup, FetchedFile, PublishResult,
                                 RemoteFile, ValidationSummary)
 from harvesters.settings import REPO_ROOT, Settings
 from harvesters.staging import run_key
+from tests.airflow_stack import AirflowStack
 
 pytestmark = pytest.mark.airflow
 
@@ -44,12 +40,6 @@ CATALOG = "gistda-catalog"  # a run that published two datasets
 HOURLY = "pcd-pm25-hourly"  # one dataset
 BLOCKED = "ddc-respiratory-patients"  # validation failed, nothing published
 RUN = "manual__2026-12-01T03:00:00+00:00"
-
-
-def _spare_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _report(source: str, published: dict[str, str], rows: int, outcome: str = "passed", failed: bool = False):
@@ -82,50 +72,21 @@ REPORTS = {
 }
 
 
-class Airflow:
-    """api-server + dag-processor of a throwaway AIRFLOW_HOME (no scheduler), in one process group."""
+class Airflow(AirflowStack):
+    """api-server + dag-processor (no scheduler: the runs' states are set through the API)."""
 
     def __init__(self, home: Path):
-        self.home, self.port = home, _spare_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         self.archive = home / "archive"
-        (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps({"admin": "admin"}))
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        self.env.update({
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(self.port),
-            "AIRFLOW__API__BASE_URL": self.base,
+        super().__init__(home, env={
             "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW_CONN_GDC_PORTAL": json.dumps({"conn_type": "http", "host": "http://127.0.0.1:9"}),
             "HARVEST_ARCHIVE": str(self.archive),
             "HARVEST_SOURCES_DIR": str(REPO_ROOT / "include" / "sources"),
         })
-        self.proc: subprocess.Popen | None = None
-        self.client = AirflowAPI(self.base, "admin")
+        self.client = self.clients["admin"]
 
     def start(self) -> None:
-        airflow = f"{sys.executable} -m airflow"
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=self.env, check=True,
-                       capture_output=True, timeout=300)
-        log = (self.home / "airflow.log").open("wb")
-        self.proc = subprocess.Popen(
-            ["bash", "-c", f"{airflow} api-server --port {self.port} & {airflow} dag-processor & wait"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.client.login(time.time() + 180)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        super().start(("api-server", "dag-processor"))
 
     def run(self, dag_id: str, run_id: str, state: str, deadline: float) -> None:
         """A run of ``dag_id`` in Airflow, in ``state`` (once the DAG processor has parsed it)."""

@@ -5,6 +5,8 @@ The real API server and a real browser are in tests/e2e/test_overview_ui.py.
 
 import importlib.util
 import json
+import re
+import shutil
 
 import pytest
 
@@ -86,9 +88,25 @@ def test_source_link_redirects_to_the_agency_page(client):
     assert nothing.status_code == 404 and "has not published a dataset yet" in nothing.text
 
 
-def test_overview_lists_only_the_dags_the_user_may_read(client):
+def test_overview_lists_only_the_dags_the_user_may_read(client, tmp_path, monkeypatch):
+    """A source whose DAG Airflow has not parsed (so no one may read it yet) is not listed."""
+    from sqlalchemy import select
+
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    sources = tmp_path / "sources"
+    shutil.copytree(REPO_ROOT / "include" / "sources", sources)
+    hourly = (sources / "pcd" / "pm25-hourly.yaml").read_text(encoding="utf-8")
+    (sources / "pcd" / "never-parsed.yaml").write_text(
+        hourly.replace("id: pcd-pm25-hourly", "id: pcd-never-parsed")
+              .replace("(PM2.5) รายชั่วโมง รายสถานี", "(PM2.5) ชุดที่ยังไม่เคยอ่าน"), encoding="utf-8")
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(sources))
+    with create_session() as session:  # other tests of the session may have put more DAGs in the database
+        in_airflow = set(session.scalars(select(DagModel.dag_id)))
     page = client.get("/harvest/overview", headers={"Authorization": f"Bearer {client.token}"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html; charset=utf-8")
-    assert 'data-source="gistda-hotspot-stats"' in page.text  # the one DAG in Airflow's database
-    assert 'data-source="pcd-pm25-hourly"' not in page.text
+    listed = set(re.findall(r'<tr data-source="([^"]+)"', page.text))
+    assert "gistda-hotspot-stats" in listed and "pcd-never-parsed" not in listed
+    assert listed <= in_airflow
     assert "never run" in page.text and "จำนวนจุดความร้อน" in page.text
