@@ -367,6 +367,9 @@ def run_demo() -> int:
             if by_run != run_id:  # an earlier run (a previous demo) already took the drop's files
                 print(f"    nothing new in this run; published by {base}/dags/{dag_id}/runs/{by_run}")
             for result in results:
+                if result.get("status") == "unchanged":  # an earlier demo published it; its files are the same
+                    print(f"    unchanged on the portal (nothing new at the source): {result['url']}")
+                    continue
                 approved = f", approved by {result['approved_by']}" if result.get("approved_by") else ""
                 print(f"    published: {result['url']}  ({result['rows']} rows, {len(result['resources'])} "
                       f"resources{approved})")
