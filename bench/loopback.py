@@ -38,11 +38,17 @@ class AgencySite:
                 with site._lock:
                     site.active += 1
                     site.peak = max(site.peak, site.active)
+                self.counted = True
                 try:
                     if site.delay:
                         time.sleep(site.delay)
                     super().do_GET()
                 finally:
+                    self._done()
+
+            def _done(self) -> None:
+                if self.counted:
+                    self.counted = False
                     with site._lock:
                         site.active -= 1
 
@@ -52,10 +58,14 @@ class AgencySite:
                 return super().send_head()
 
             def copyfile(self, source, outputfile):
-                start = source.tell()
-                super().copyfile(source, outputfile)
+                # The request stops counting as active before its last bytes leave: once the client
+                # has the whole answer it may send its next request (a fetch asks for robots.txt,
+                # then the file), and that must not overlap this one in ``peak``.
+                body = source.read()
                 with site._lock:
-                    site.bytes_down += source.tell() - start
+                    site.bytes_down += len(body)
+                self._done()
+                outputfile.write(body)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"

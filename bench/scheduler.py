@@ -52,6 +52,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -297,6 +298,22 @@ def waiting_for_approval(af: Airflow, runs: set[tuple[str, str]]) -> set[tuple[s
                                         "and state in ('deferred', 'awaiting_input')") if (d, r) in runs}
 
 
+def pool_peaks(spans: list[tuple]) -> dict[str, int]:
+    """The most task instances of each pool that ran at once, from Airflow's own start and end
+    times (a task still running counts until now): what the pool itself promises to bound."""
+    events: dict[str, list[tuple]] = {}
+    for pool, start, end in spans:
+        events.setdefault(pool, []).extend([(start, 1), (end or datetime.max.replace(tzinfo=start.tzinfo), -1)])
+    peaks = {}
+    for pool, marks in events.items():
+        running = peak = 0
+        for _, step in sorted(marks, key=lambda m: (m[0], m[1])):  # an end before a start at the same instant
+            running += step
+            peak = max(peak, running)
+        peaks[pool] = peak
+    return peaks
+
+
 def cycle(af: Airflow, dag_ids: list[str], timeout: float, label: str, until_approval: bool = False) -> dict:
     """Trigger the DAGs at once, wait until every run ended (or, ``until_approval``, waits for its
     approver); the cycle's figures."""
@@ -329,6 +346,9 @@ def cycle(af: Airflow, dag_ids: list[str], timeout: float, label: str, until_app
         "select dag_id, run_id, task_id, state, start_date, duration from task_instance") if (d, r) in runs]
     xcom = [(d, r, t, n) for d, r, t, n in af.query(
         "select dag_id, run_id, task_id, octet_length(cast(value as text)) from xcom") if (d, r) in runs]
+    spans = [(pool, start, end) for d, r, pool, start, end in af.query(
+        "select dag_id, run_id, pool, start_date, end_date from task_instance where start_date is not null")
+        if (d, r) in runs]
     by_task: dict[str, dict[str, int]] = {}
     for _, _, task, state, _, _ in tis:
         by_task.setdefault(task, {}).setdefault(state or "none", 0)
@@ -348,6 +368,7 @@ def cycle(af: Airflow, dag_ids: list[str], timeout: float, label: str, until_app
         "tis_started": sum(1 for t in tis if t[4]), "tis": len(tis),
         "task_seconds": sum(t[5] or 0 for t in tis), "tasks": by_task,
         "xcom_bytes": sum(xcom_by_task.values()), "xcom_by_task": xcom_by_task,
+        "pool_peaks": pool_peaks(spans),
         "peak_total_mib": memory.peak_total / 2**20, "peak_one_mib": memory.peak_one / 2**20,
         "peak_one_cmd": memory.peak_one_cmd,
     }
@@ -543,9 +564,11 @@ def concurrency(args, work: Path, stack: dict, tag: str) -> tuple[list[dict], bo
     hosts = []
     for site in sites:
         pool = pool_of(paths[sites.index(site)])  # source i is on site i % hosts
-        ok = site.peak <= slots.get(pool, 0)
+        ran = c["pool_peaks"].get(pool, 0)
+        ok = site.peak <= slots.get(pool, 0) and ran <= slots.get(pool, 0)
         held &= ok
-        hosts.append(f"{pool.rsplit('_', 1)[1]}: peak {site.peak} of {slots.get(pool, 0)} slots, "
+        hosts.append(f"{pool.rsplit('_', 1)[1]}: {slots.get(pool, 0)} slots; at once: {ran} task instances "
+                     f"(Airflow's start/end times), {site.peak} requests (the site's count), "
                      f"{site.requests} requests{'' if ok else ' POOL EXCEEDED'}")
     say("per host: " + "; ".join(hosts))
     say(f"cycle: {json.dumps(c, default=str)}")
