@@ -70,9 +70,6 @@ class Scanned:
     nulls_read: list[list[str]] = field(default_factory=list)
     pii: list[PiiCounts] = field(default_factory=list)
 
-    def read(self, batch: _Batch) -> pa.RecordBatch:
-        with pa.OSFile(str(self.segments[batch.segment])) as fh:
-            return pa.ipc.open_file(fh).get_batch(batch.index)
 
 
 # --- pass 1: scan ---------------------------------------------------------------------------
@@ -328,17 +325,27 @@ def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
 
 
 def _body_batches(scanned: Scanned, cols: list[int]) -> Iterator[list[pa.Array]]:
-    """The body rows of each spilled batch, as the columns ``cols`` (nulls past a batch's width)."""
+    """The body rows of each spilled batch, as the columns ``cols`` (nulls past a batch's width).
+
+    One reader per spill file for the whole pass: opening one per batch re-reads the file's footer."""
     body = scanned.layout.body
-    for batch in scanned.batches:
-        mask = body[batch.row0 : batch.row1]
-        if not mask.any():
-            continue
-        record = scanned.read(batch)
-        if not mask.all():
-            record = record.filter(pa.array(mask))
-        yield [record.column(c) if c < record.num_columns else pa.nulls(record.num_rows, pa.string())
-               for c in cols]
+    files: dict[int, tuple[pa.OSFile, pa.ipc.RecordBatchFileReader]] = {}
+    try:
+        for batch in scanned.batches:
+            mask = body[batch.row0 : batch.row1]
+            if not mask.any():
+                continue
+            if batch.segment not in files:
+                fh = pa.OSFile(str(scanned.segments[batch.segment]))
+                files[batch.segment] = fh, pa.ipc.open_file(fh)
+            record = files[batch.segment][1].get_batch(batch.index)
+            if not mask.all():
+                record = record.filter(pa.array(mask))
+            yield [record.column(c) if c < record.num_columns else pa.nulls(record.num_rows, pa.string())
+                   for c in cols]
+    finally:
+        for fh, _ in files.values():
+            fh.close()
 
 
 def check_personal_data(scanned: Scanned, allowed: set[str]) -> None:

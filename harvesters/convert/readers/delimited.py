@@ -302,12 +302,19 @@ _WIDE_LEADS = sorted({e[0] for e in _WIDE_TRIM})
 _WIDE_CODES = np.array(sorted({int.from_bytes(e, "big") for e in _WIDE_TRIM}), np.int64)
 
 
-def _trim(values: pa.StringArray, extra: str) -> pa.StringArray:
+def _may_hold_wide_trim(text: bytes) -> bool:
+    """Whether UTF-8 ``text`` may hold a non-ASCII trim character: one memchr per lead byte,
+    so the usual chunk (Thai letters lead with E0) skips the per-value edge test."""
+    return any(bytes([lead]) in text for lead in _WIDE_LEADS)
+
+
+def _trim(values: pa.StringArray, extra: str, maybe_wide: bool = True) -> pa.StringArray:
     """``pc.utf8_trim(values, TRIM_CHARS + extra)``, faster: trimming the ASCII characters
     first is a byte operation; the Unicode trim runs only when a value still starts or
-    ends with one of the other characters (NBSP, ideographic space, ...)."""
+    ends with one of the other characters (NBSP, ideographic space, ...). ``maybe_wide``
+    False: the caller knows the text holds none of them."""
     trimmed = pc.ascii_trim(values, characters=_ASCII_TRIM + extra)
-    if _wide_edge(trimmed):
+    if maybe_wide and _wide_edge(trimmed):
         trimmed = pc.utf8_trim(trimmed, characters=TRIM_CHARS + extra)
     return trimmed
 
@@ -401,7 +408,7 @@ class _Splitter:
         blanked = a.copy()
         blanked[seps] = 32  # the separator becomes a space, which trimming removes
         values = _string_array(pa.py_buffer(blanked), np.concatenate(([0], seps + 1)))
-        values = _trim(values, self.quote if quoted else "")
+        values = _trim(values, self.quote if quoted else "", _may_hold_wide_trim(data))
         return pa.ListArray.from_arrays(pa.array(np.concatenate(([0], row_ends + 1)), pa.int32()), values), b""
 
     @staticmethod

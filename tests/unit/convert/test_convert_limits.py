@@ -136,3 +136,14 @@ def test_a_sheet_padded_to_the_last_column_streams_in_bounded_blocks(tmp_path, s
     report = convert_file(path, tmp_path / "out")
     assert seen == [2, 30]  # the first block ends at the padded row
     assert report.tables[0].rows_written == 31
+
+
+def test_the_allocator_keeps_chunk_sized_buffers_on_glibc():
+    # This machine and the production image run glibc: the tuning must apply there
+    # (without it every chunk faults its pages in again; bench/run shows the cost).
+    import platform
+
+    from harvesters.convert import memory
+
+    assert platform.libc_ver()[0] == "glibc"
+    assert memory.tune_allocator() is True
