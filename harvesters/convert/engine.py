@@ -11,17 +11,20 @@ columns from the delimited reader. For each grid:
    :class:`~.options.Limits` are checked as the rows arrive.
 2. ``table.find_layout`` decides title, header, body and footer from the head
    and the per-row facts.
-3. ``type``: one read of the spill over the body rows gathers each column's
-   evidence (``columns.Evidence``) and the personal-data counts (``pii``).
-4. ``write``: a second read casts each batch and streams CSV and Parquet
-   under temporary names; ``__init__`` renames them when every table is done.
+3. ``type``: each column's evidence (``columns.Evidence``) and personal-data
+   counts (``pii``) are gathered batch by batch on worker threads while the
+   scan streams, before the layout is known; a batch that turns out to hold
+   rows outside the body (title, header, notes, footer) is read back from the
+   spill and gathered again over its body rows only.
+4. ``write``: one read of the spill casts each batch and streams CSV and
+   Parquet under temporary names; ``__init__`` renames them when every table is done.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -139,10 +142,24 @@ class _MergeFiller:
         return row
 
 
+def _gather(columns: list[pa.Array]) -> list[tuple[C.Evidence, PiiCounts]]:
+    """Evidence and personal-data counts of one batch's columns (runs in a worker)."""
+    found = []
+    for col in columns:
+        seen, counts = C.Evidence(), PiiCounts()
+        seen.add(col)
+        counts.add(col)
+        found.append((seen, counts))
+    return found
+
+
 class _Scanner:
     def __init__(self, grid: RawGrid, tmp: Path, label: str, limits: Limits,
-                 on_rows: Callable[[int], None] | None = None) -> None:
+                 on_rows: Callable[[int], None] | None = None, pool: ThreadPoolExecutor | None = None) -> None:
         self.grid, self.limits = grid, limits
+        self.pool = pool
+        self.gathered: list[Future | None] = []  # per batch: evidence of all its rows, per grid column
+        self.inflight: deque[Future] = deque()
         self.on_rows = on_rows
         self.spill = _Spill(tmp, label)
         self.widths: list[np.ndarray] = []
@@ -254,6 +271,13 @@ class _Scanner:
         segment, index = self.spill.write(list(columns), n)
         self.batches.append(_Batch(self.rows, self.rows + n, segment, index))
         self.rows += n
+        if self.pool is not None:
+            # Gathered now, while the columns are in memory; used if the whole batch is body.
+            while len(self.inflight) > WORKERS:
+                self.inflight.popleft().result()
+            future = self.pool.submit(_gather, list(columns))
+            self.inflight.append(future)
+            self.gathered.append(future)
 
 
 def in_order(pool: ThreadPoolExecutor, work, items, window: int = WORKERS + 1) -> Iterator:
@@ -276,42 +300,25 @@ def in_order(pool: ThreadPoolExecutor, work, items, window: int = WORKERS + 1) -
 def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
          on_rows: Callable[[int], None] | None = None) -> Scanned | None:
     """Pass 1 over ``grid``: None when it holds nothing tabular. ``on_rows(n)``: rows read so far (progress)."""
-    for attempt in range(3):
-        scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits, on_rows)
-        try:
-            scanned = scanner.run()
-            break
-        except Reread:  # the stream found its encoding was not what its head said
-            for path in scanner.spill.paths:
-                path.unlink(missing_ok=True)
-    else:
-        raise RefusedFile("corrupt", "the text could not be decoded consistently")
-    if scanned is None:
-        return None
-    layout = scanned.layout
-    # Which columns hold something in the body decides the columns kept.
-    evidence = {c: C.Evidence() for c in layout.columns}
-    pii = {c: PiiCounts() for c in layout.columns}
-
-    def gather(job: tuple[list[pa.Array], list[set[str]]]) -> list[tuple[C.Evidence, PiiCounts]]:
-        """Evidence and personal-data counts of one batch (runs in a worker)."""
-        found = []
-        for col, possible in zip(*job):
-            seen, counts = C.Evidence(possible=possible), PiiCounts()
-            seen.add(col)
-            counts.add(col)
-            found.append((seen, counts))
-        return found
-
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        # Each job starts from the types still possible when it is handed out: a column
-        # already known to be text is not tested again.
-        jobs = ((record, [set(evidence[c].possible) for c in layout.columns])
-                for record in _body_batches(scanned, layout.columns))
-        for found in in_order(pool, gather, jobs):
-            for c, (seen, counts) in zip(layout.columns, found):
-                evidence[c].merge(seen)
-                pii[c].merge(counts)
+        for attempt in range(3):
+            scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits, on_rows, pool)
+            try:
+                scanned = scanner.run()
+                break
+            except Reread:  # the stream found its encoding was not what its head said
+                for future in scanner.gathered:
+                    future.cancel()
+                for path in scanner.spill.paths:
+                    path.unlink(missing_ok=True)
+        else:
+            raise RefusedFile("corrupt", "the text could not be decoded consistently")
+        if scanned is None:
+            for future in scanner.gathered:
+                future.cancel()
+            return None
+        evidence, pii = _body_evidence(scanned, scanner.gathered, pool)
+    layout = scanned.layout
     present = {c: evidence[c].present for c in layout.columns}
     kept = layout.kept_columns(present)
     if not kept or (len(kept) == 1 and not layout.rows_written):
@@ -324,14 +331,43 @@ def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
     return scanned
 
 
-def _body_batches(scanned: Scanned, cols: list[int]) -> Iterator[list[pa.Array]]:
+def _body_evidence(scanned: Scanned, gathered: list[Future], pool: ThreadPoolExecutor
+                   ) -> tuple[dict[int, C.Evidence], dict[int, PiiCounts]]:
+    """Each layout column's evidence and personal-data counts over the body rows: a batch
+    that is body throughout brings what the scan gathered; any other is gathered again
+    from the spill over its body rows (a few batches: the head and the tail)."""
+    layout = scanned.layout
+    evidence = {c: C.Evidence() for c in layout.columns}
+    pii = {c: PiiCounts() for c in layout.columns}
+
+    def merge(found: list[tuple[C.Evidence, PiiCounts]], cols) -> None:
+        for c, (seen, counts) in zip(cols, found):
+            if c in evidence:  # a column outside the layout was gathered in vain
+                evidence[c].merge(seen)
+                pii[c].merge(counts)
+
+    partial = []
+    for batch, future in zip(scanned.batches, gathered):
+        mask = layout.body[batch.row0 : batch.row1]
+        if mask.all():
+            merge(future.result(), range(scanned.ncols))  # columns past the batch's width are null there
+        else:
+            future.cancel()
+            if mask.any():
+                partial.append(batch)
+    for found in in_order(pool, _gather, _body_batches(scanned, layout.columns, partial)):
+        merge(found, layout.columns)
+    return evidence, pii
+
+
+def _body_batches(scanned: Scanned, cols: list[int], batches: list[_Batch] | None = None) -> Iterator[list[pa.Array]]:
     """The body rows of each spilled batch, as the columns ``cols`` (nulls past a batch's width).
 
     One reader per spill file for the whole pass: opening one per batch re-reads the file's footer."""
     body = scanned.layout.body
     files: dict[int, tuple[pa.OSFile, pa.ipc.RecordBatchFileReader]] = {}
     try:
-        for batch in scanned.batches:
+        for batch in scanned.batches if batches is None else batches:
             mask = body[batch.row0 : batch.row1]
             if not mask.any():
                 continue

@@ -303,9 +303,21 @@ _WIDE_CODES = np.array(sorted({int.from_bytes(e, "big") for e in _WIDE_TRIM}), n
 
 
 def _may_hold_wide_trim(text: bytes) -> bool:
-    """Whether UTF-8 ``text`` may hold a non-ASCII trim character: one memchr per lead byte,
-    so the usual chunk (Thai letters lead with E0) skips the per-value edge test."""
-    return any(bytes([lead]) in text for lead in _WIDE_LEADS)
+    """Whether UTF-8 ``text`` may hold a non-ASCII trim character, so the usual chunk
+    skips the per-value edge test: one memchr per lead byte (Thai letters lead with E0).
+    E2 also leads the dashes and curly quotes Thai text is full of: there the two bytes
+    after each E2 decide."""
+    for lead in _WIDE_LEADS:
+        if bytes([lead]) not in text:
+            continue
+        if lead != 0xE2:
+            return True
+        a = np.frombuffer(text, np.uint8)
+        at = np.flatnonzero(a[:-2] == 0xE2)
+        codes = (0xE2 << 16) | (a[at + 1].astype(np.int64) << 8) | a[at + 2]
+        if np.isin(codes, _WIDE_CODES).any():
+            return True
+    return False
 
 
 def _trim(values: pa.StringArray, extra: str, maybe_wide: bool = True) -> pa.StringArray:

@@ -73,3 +73,9 @@ def test_thai_byte_counts_match_run_lengths():
         thai = sum(0xA1 <= b <= 0xDA or 0xDF <= b <= 0xFB for b in data)
         expected = (high, sum(n for n in runs if n >= 3), thai) if high else (0, 0, 0)
         assert thai_byte_counts(data) == expected
+
+
+def test_dashes_and_curly_quotes_do_not_count_as_wide_trim_characters():
+    assert not delimited._may_hold_wide_trim("รายงาน “ปีงบประมาณ 2540–2567”, ok\n".encode())
+    for ch in ("\u00a0", "\u2009", "\u200b", "\u3000", "\ufeff", "\u205f"):
+        assert delimited._may_hold_wide_trim(f"ก–{ch}x".encode())
