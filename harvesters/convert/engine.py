@@ -429,16 +429,18 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
         def flush(batches: list[pa.RecordBatch]) -> None:
             parquet.write_table(pa.Table.from_batches(batches, schema=schema), row_group_size=ROW_GROUP_ROWS)
 
-        # One thread writes the files, in order, while the workers cast the next batches
-        # (Parquet encoding and file writes release the GIL). One write waits at most.
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool, ThreadPoolExecutor(max_workers=1) as writer:
-            pending = None
+        # One thread per output file writes it, in order, while the workers cast the next
+        # batches (Parquet encoding and file writes release the GIL). Each file has at most
+        # one write waiting: CSV writing and Parquet encoding take about as long, so one
+        # thread doing both was the slowest step.
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool, \
+                ThreadPoolExecutor(max_workers=1) as csv_out, ThreadPoolExecutor(max_workers=1) as parquet_out:
+            pending: dict[ThreadPoolExecutor, Future] = {}
 
-            def submit(work, *args) -> None:
-                nonlocal pending
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(work, *args)
+            def submit(writer: ThreadPoolExecutor, work, *args) -> None:
+                if writer in pending:
+                    pending.pop(writer).result()
+                pending[writer] = writer.submit(work, *args)
 
             rows = 0
             for batch, lines, count in in_order(pool, prepare, _body_batches(scanned, scanned.kept)):
@@ -446,17 +448,17 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
                 if on_rows is not None:
                     on_rows(written)
                 if csv_fh is not None:
-                    submit(csv_fh.write, lines)
+                    submit(csv_out, csv_fh.write, lines)
                 if batch is not None:
                     group.append(batch)
                     rows += batch.num_rows
                     if rows >= ROW_GROUP_ROWS:
-                        submit(flush, group)
+                        submit(parquet_out, flush, group)
                         group, rows = [], 0
             if parquet is not None and group:
-                submit(flush, group)
-            if pending is not None:
-                pending.result()
+                submit(parquet_out, flush, group)
+            for future in pending.values():
+                future.result()
         if parquet is not None:
             parquet.close()
             parquet = None
