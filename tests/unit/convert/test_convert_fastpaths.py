@@ -79,3 +79,20 @@ def test_dashes_and_curly_quotes_do_not_count_as_wide_trim_characters():
     assert not delimited._may_hold_wide_trim("รายงาน “ปีงบประมาณ 2540–2567”, ok\n".encode())
     for ch in ("\u00a0", "\u2009", "\u200b", "\u3000", "\ufeff", "\u205f"):
         assert delimited._may_hold_wide_trim(f"ก–{ch}x".encode())
+
+
+def test_plain_integer_shortcut_agrees_with_the_number_rule():
+    from harvesters.convert.normalize import NUMBER
+
+    rng = random.Random(11)
+    for _ in range(300):
+        values = [("".join(rng.choice("0123456789") for _ in range(rng.randint(1, 5))))
+                  for _ in range(rng.randint(1, 8))]
+        if rng.random() < 0.3:
+            values[rng.randrange(len(values))] = rng.choice(["1,000", "1.5", "-3", "+4", "", "๑", "007"])
+        array = pa.array(values, pa.string())
+        shortcut = C._plain_integers(array)
+        rule = all(pc.match_substring_regex(array, NUMBER).to_pylist()) and not any("." in v for v in values)
+        assert not shortcut or rule, values  # the shortcut never calls a non-integer an integer
+        if all(v.isdigit() and v.isascii() and (v == "0" or not v.startswith("0")) for v in values):
+            assert shortcut, values
