@@ -52,6 +52,18 @@ class AgencySite:
                     with site._lock:
                         site.active -= 1
 
+            def send_response(self, code, message=None):
+                self._status = code
+                super().send_response(code, message)
+
+            def end_headers(self):
+                # An answer without a file body (404 for robots.txt, 304 Not Modified) is complete
+                # once its headers and error page leave: it stops counting before they do, as in
+                # copyfile, or the client's next request (on a new connection) could overlap it.
+                if getattr(self, "_status", 200) != 200:
+                    self._done()
+                super().end_headers()
+
             def send_head(self):
                 with site._lock:
                     site.requests += 1
