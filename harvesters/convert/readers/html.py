@@ -132,6 +132,8 @@ def _grid(page: "_Page", table: "_Table", facts: "_Layout", limits: Limits, warn
 
 
 def _span(text: str | None, limit: int) -> int:
+    if text is None:
+        return 1
     try:
         value = int((text or "").strip())
     except ValueError:
@@ -255,6 +257,22 @@ class _Layout:
             if c >= max_width:
                 self.lost += 1
                 continue
+            value = text or None
+            if colspan_text is None and rowspan_text is None:  # a plain cell (most of them)
+                end = c + 1
+                if len(blocked) == c:  # (c never passes the blocked columns, nor a blocked one)
+                    blocked.append(r + 1)
+                else:
+                    blocked[c] = r + 1
+                if len(row) < c:  # (a row never reaches past c: cells are placed left to right)
+                    row.extend([None] * (c - len(row)))
+                row.append(value)
+                if value:
+                    filled += 1
+                    all_th = all_th and is_th
+                    self._value(value, c, end)
+                c = end
+                continue
             colspan = min(_span(colspan_text, MAX_COLSPAN), cap, max_width - c)
             rowspan = _span(rowspan_text, MAX_ROWSPAN)
             if self.nrows is not None:
@@ -268,7 +286,6 @@ class _Layout:
                     blocked[k] = until
             if len(row) <= c:
                 row.extend([None] * (c + 1 - len(row)))
-            value = text or None
             row[c] = value
             if colspan > 1 or rowspan > 1:
                 merges.append(Merge(r, c, r + rowspan - 1, end - 1))
@@ -347,6 +364,11 @@ class _Sink:
             self.pending.clear()
 
     def text(self) -> str:
+        if not self.parts:  # plain text only (most cells): one text node, no line breaks
+            pending = self.pending
+            if not pending:
+                return ""
+            return _SPACES.sub(" ", pending[0] if len(pending) == 1 else "".join(pending)).strip(" ")
         self.flush()
         return _LINE_BREAK.sub("\n", "".join(self.parts)).strip(" \n")
 
@@ -413,7 +435,11 @@ class _Events:
     # -- helpers ---------------------------------------------------------------------
 
     def _invisible(self, tag: str, attrib) -> bool:
-        if tag in _INVISIBLE_TAGS or "hidden" in attrib:
+        if tag in _INVISIBLE_TAGS:
+            return True
+        if not attrib:  # most elements have no attributes (lxml then passes an empty mapping)
+            return False
+        if "hidden" in attrib:
             return True
         style = attrib.get("style")
         if style and _HIDDEN_STYLE.search(style):
@@ -472,15 +498,15 @@ class _Events:
         frame = _Frame(tag)
         if tag == "style" and self.first:
             self.style = []
-        if self.hiding or self._invisible(tag, attrib):
+        if self.hiding or tag in _INVISIBLE_TAGS or (attrib and self._invisible(tag, attrib)):
             self.hiding += 1  # the depth inside invisible content
             stack.append(frame)
             return
-        if self.first and self.seen_classes is not None and ("class" in attrib or "id" in attrib):
+        if self.first and attrib and self.seen_classes is not None and ("class" in attrib or "id" in attrib):
             self._remember_names(attrib)
         self.order += 1
         sink = self.sinks[-1] if self.sinks else None
-        if sink is not None:
+        if sink is not None and sink.pending:
             sink.flush()
         parent = stack[-1] if stack else None
         pkind = parent.kind if parent is not None else None
@@ -543,14 +569,15 @@ class _Events:
         if self.hiding:
             self.hiding -= 1
             return
-        sink = self.sinks[-1] if self.sinks else None
-        if sink is not None:
-            sink.flush()
         kind = frame.kind
-        if kind == "cell":
+        if kind == "cell":  # (its text is flushed as it is read)
             self.sinks.pop()
             self._end_cell(frame)
-        elif kind == "row":
+            return
+        sink = self.sinks[-1] if self.sinks else None
+        if sink is not None and sink.pending:
+            sink.flush()
+        if kind == "row":
             self._end_row(frame)
         elif kind == "table":
             self.sinks.pop()
@@ -572,7 +599,10 @@ class _Events:
         text = frame.sink.text()
         attrib = frame.attrib
         parent = self.stack[-1]
-        parent.cells.append((text, attrib.get("colspan"), attrib.get("rowspan"), frame.tag == "th"))
+        if attrib:
+            parent.cells.append((text, attrib.get("colspan"), attrib.get("rowspan"), frame.tag == "th"))
+        else:
+            parent.cells.append((text, None, None, frame.tag == "th"))
         if not self.first:
             return
         facts = self.cells.pop()
