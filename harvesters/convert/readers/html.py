@@ -116,10 +116,8 @@ def _grid(page: "_Page", table: "_Table", facts: "_Layout", limits: Limits, warn
         raise RefusedFile("size", f"an HTML table of more than {MAX_CELLS} cells")
     if not facts.any_value or len(facts.filled_columns) < 2 or facts.filled_rows < 2:
         return None  # empty, or a single column or a single row: layout, not data
-    if facts.width > limits.max_columns:
-        raise RefusedFile("size", f"limit max_columns: a row holds {facts.width} columns (limit {limits.max_columns})")
-    if table.rows * facts.width > limits.max_cells:
-        raise RefusedFile("size", f"limit max_cells: more than {limits.max_cells} cells in one sheet")
+    # max_rows tripped in the first pass; the engine checks columns and cells block by block, and
+    # merged ranges before the first block, when this grid's list is still empty: they are checked here.
     if facts.merges > limits.max_merged_ranges:
         raise RefusedFile("size", f"limit max_merged_ranges: {facts.merges} merged ranges "
                                   f"(limit {limits.max_merged_ranges})")

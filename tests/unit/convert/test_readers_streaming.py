@@ -261,11 +261,14 @@ def test_html_rows_limit_trips_while_the_page_streams(tmp_path, scratch, small_h
     assert 0 < fed[0] < path.stat().st_size / 2  # refused a sixth of the way in, not at the end
 
 
-def test_html_cells_limit_trips_before_the_rows_stream(tmp_path, scratch):
+def test_html_cells_and_merged_ranges_limits_apply(tmp_path, scratch):
     rows = "".join(f"<tr><td>{i}</td><td>{i * 2}</td><td>x</td></tr>" for i in range(40))
     path = tmp_path / "page.html"
     path.write_text(f"<table><tr><th>a</th><th>b</th><th>c</th></tr>{rows}</table>", encoding="utf-8")
     refused_over(path, tmp_path / "out", "max_cells", scratch, max_cells=100)
+    spans = "".join(f"<tr><td rowspan='2'>{i}</td><td>{i}</td></tr><tr><td>{i}</td></tr>" for i in range(10))
+    path.write_text(f"<table><tr><th>a</th><th>b</th></tr>{spans}</table>", encoding="utf-8")
+    refused_over(path, tmp_path / "out", "max_merged_ranges", scratch, max_merged_ranges=5)
 
 
 # --- ZIP members go through the same readers --------------------------------------------------
