@@ -10,6 +10,7 @@ Whatever the path, the result holds no U+FFFD and no C1 control character.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,7 +302,7 @@ class HtmlText:
     def chunks(self) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder(self.encoding)()
         first = True
-        for raw in [*file_chunks(self.path), None]:
+        for raw in itertools.chain(file_chunks(self.path), [None]):  # None: the decoder's last word
             text = decoder.decode(raw or b"", final=raw is None)
             if first and text:
                 first = False

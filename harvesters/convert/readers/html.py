@@ -54,10 +54,12 @@ enter it, so it stays small however big the tables are.
 
 from __future__ import annotations
 
+import queue
 import re
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ...errors import RefusedFile
 from ..decode import HtmlText, html_text
@@ -422,7 +424,7 @@ class _Events:
         self.order = 0  # visible elements started (document order)
         self.heading: tuple[int, str | None] = (-1, None)  # (order, text) of the nearest heading ended
         self.rows: list[list[Cell]] = []  # rows pass: collected, not yet taken
-        self.finished = False
+        self.finished = False  # the wanted table ended, or a limit tripped: read no further
         self.started = False
         self.build = skeleton
         self.root: Any = None
@@ -615,7 +617,11 @@ class _Events:
 
     def _end_row(self, frame: _Frame) -> None:
         if self.first:
-            frame.table.add_row(frame.cells, frame.section, self.limits)
+            try:
+                frame.table.add_row(frame.cells, frame.section, self.limits)
+            except RefusedFile:
+                self.finished = True  # the parser reads no further (see _Pull)
+                raise
         else:
             self.rows.append(frame.cells)
 
@@ -652,6 +658,18 @@ class _Events:
         return rows
 
 
+class _Pull:
+    """The text as a file object the parser reads (see :meth:`_Page._parse`)."""
+
+    def __init__(self, chunks: Iterator[bytes], between: Callable[[], bool]) -> None:
+        self.chunks, self.between = chunks, between
+
+    def read(self, size: int = -1) -> bytes:
+        if self.between():  # (an end of input for the parser)
+            return b""
+        return next(self.chunks, b"")
+
+
 def _element(etree, parent, tag: str, attrib):
     """A skeleton element; names lxml will not take (libxml2's HTML parser lets them
     through) are left out, since no selector could name them."""
@@ -675,29 +693,27 @@ class _Page:
         self.text, self.limits = text, limits
         self.hidden: tuple[set[str], set[str]] = (set(), set())
 
-    def _parse(self, events: _Events) -> Iterator[None]:
-        """Feed the text to the parser; yields after each chunk, stops once a rows pass has its table."""
+    def _parse(self, events: _Events, between: Callable[[], bool] | None = None) -> None:
+        """Parse the whole text with ``events`` as the target. The parser pulls the text
+        chunk by chunk (libxml2 keeps every byte it was *fed*, but frees what it has
+        read); ``between()``, called before each chunk, returns True to stop there."""
         from lxml import etree
 
         parser = etree.HTMLParser(target=events, encoding="utf-8", remove_comments=True, remove_pis=True,
                                   no_network=True, huge_tree=True)
-        for chunk in self.text.utf8_chunks():
-            parser.feed(chunk)
-            yield
-            if events.finished:
-                return
+        chunks = self.text.utf8_chunks()
         try:
-            parser.close()
-        except etree.ParserError:
-            pass  # nothing at all to parse: the first pass says so
-        yield
+            etree.parse(_Pull(chunks, between or (lambda: events.finished)), parser)
+        except etree.LxmlSyntaxError:
+            pass  # nothing at all to parse (the first pass says so); HTML is otherwise read as browsers do
+        finally:
+            chunks.close()
 
     def scan(self, skeleton: bool) -> list[_Table]:
         """The first pass: every visible table with its facts (twice when a hiding rule comes late)."""
         for _attempt in range(2):
             events = _Events(self.limits, self.hidden, skeleton=skeleton)
-            for _ in self._parse(events):
-                pass
+            self._parse(events)
             if not events.started:
                 raise RefusedFile("no table", "unreadable HTML (Document is empty)")
             self.hidden = (events.hidden_classes, events.hidden_ids)
@@ -709,10 +725,52 @@ class _Page:
         """The table's rows in reading order (thead, body, tfoot), a list per chunk of the page."""
         for sections in [None] if table.in_order else [(s,) for s in _SECTIONS]:
             events = _Events(self.limits, self.hidden, want=table.index, sections=sections)
-            for _ in self._parse(events):
+            yield from self._rows_pass(events)
+
+    def _rows_pass(self, events: _Events) -> Iterator[list[list[Cell]]]:
+        """One rows pass. The parser pulls its text, so it runs in a thread of its own and
+        hands the rows over through a short queue (it waits while the engine is busy)."""
+        handed: queue.Queue = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def put(item) -> None:
+            while not stop.is_set():
+                try:
+                    handed.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def between() -> bool:
+            rows = events.take()
+            if rows:
+                put(("rows", rows))
+            return stop.is_set() or events.finished
+
+        def work() -> None:
+            try:
+                self._parse(events, between)
                 rows = events.take()
                 if rows:
-                    yield rows
+                    put(("rows", rows))
+                put(("end", None))
+            except BaseException as exc:  # handed to the engine's thread, which raises it
+                put(("error", exc))
+
+        thread = threading.Thread(target=work, name="html-rows", daemon=True)
+        thread.start()
+        try:
+            while True:
+                kind, value = handed.get()
+                if kind == "rows":
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            stop.set()
+            thread.join()
 
     def facts(self, table: _Table) -> _Layout:
         """The table laid out with its final widths: the first pass's layout when
