@@ -28,22 +28,27 @@
   are not part of a cell's text (they are tables of their own).
 
 Streaming. The page is never held whole, as text or as a tree: lxml's HTML
-parser (libxml2, the same parser and so the same tree as before) is fed the
-text in chunks and calls :class:`_Events` for each element start, element end
-and run of text (a parser *target*: no tree is built at all, so memory stays
-flat however long the page or its tables are, and nothing must be cleared).
+parser (libxml2: the same parser, so the same structure as a whole-page parse)
+pulls the text chunk by chunk (:func:`..decode.html_text` decides the codec and
+the clean-up in a first read) and calls :class:`_Events` for each element
+start, element end and run of text. It is a parser *target*: no tree is built,
+so memory stays flat however long the page or its tables are. (The parser
+pulls rather than being fed because libxml2 keeps every byte fed to it.)
 A first pass (:meth:`_Page.scan`) finds the tables and what deciding about
 them needs: caption or heading, the layout/navigation counts, the header
 rows, legend-ness, the widths that cap spans, and the stylesheet's hiding
 rules (a rule that comes after an element it hides makes the pass run once
-more with every rule known). Each data table's rows then stream on demand
-(``RawGrid.blocks``): the page is parsed again and that table's rows are laid
-out one by one, rowspans carrying from row to row and block to block, and
-handed over in blocks; merged ranges are added to ``RawGrid.merges`` as
-their rows go. A table whose ``<thead>``/``<tfoot>`` come out of order is
-read one section per pass. The first pass lays the rows out as they come; a
-table whose spans the widths it ends with would cap or cut is laid out again
-once they are known (:meth:`_Page.facts`).
+more with every rule known); ``max_rows`` trips there. Each data table's rows
+then stream on demand (``RawGrid.blocks``, as ``xlsx.py`` streams a sheet):
+the page is parsed again, in a thread that hands rows over through a short
+queue, up to the table's end; its rows are laid out one by one, rowspans
+carrying from row to row and block to block, and handed over in blocks;
+merged ranges join ``RawGrid.merges`` as their rows go. A table whose
+``<thead>``/``<tfoot>`` come out of reading order is read one section per
+pass. The first pass lays rows out as they come; a table whose spans its
+final widths would cap or cut is laid out again once they are known
+(:meth:`_Page.facts`). A page of many tables is parsed once per data table
+(up to that table's end): the price of never holding one.
 
 Choosing by CSS selector needs elements: when ``ConvertOptions.tables.css`` is
 set, the first pass also builds a skeleton of the page (tags and attributes of
