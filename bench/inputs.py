@@ -1,4 +1,4 @@
-"""Inputs the benchmark generates into its temp dir: CSVs, an XLSX, an XLS, source config folders.
+"""Inputs the benchmark generates into its temp dir: CSVs, an XLSX, an XLS, an HTML page, source config folders.
 
 The rows are those of bench/generate_large_csv.py (Thai station names, Buddhist Era
 dates, Thai digits, thousands separators, "-" for no data), typed the way an agency's
@@ -90,6 +90,48 @@ def xlsx_file(path: Path, size: int) -> Path:
 
 def xls_file(path: Path, size: int) -> Path:
     _write_xls(path, _rows_for(size, _write_xls, path.parent))
+    return path
+
+
+def html_file(path: Path, size: int) -> Path:
+    """A UTF-8 page of about ``size`` bytes holding one big table, as agencies' report
+    pages are: a heading and a layout table above it, a two-level header (rowspan and
+    colspan), Thai text, numbers with thousands separators, BE dates, a source line in
+    ``<tfoot>``."""
+    from html import escape
+
+    names = HEADER.split(",")
+    head = (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>สถิติ</title>'
+        "<style>.sr-only { display: none }</style></head><body>"
+        '<table role="presentation"><tr><td><a href="/">หน้าแรก</a></td><td><a href="/data">ข้อมูล</a></td></tr></table>'
+        f"<h2>{escape(TITLE)}</h2>\n<table class=\"data\">\n<thead><tr>"
+        + "".join(f'<th rowspan="2">{escape(n)}</th>' for n in names[:4])
+        + '<th colspan="3">ผลการตรวจวัด</th>'
+        + "".join(f'<th rowspan="2">{escape(n)}</th>' for n in names[7:])
+        + "</tr>\n<tr>" + "".join(f"<th>{escape(n)}</th>" for n in names[4:7]) + "</tr></thead>\n<tbody>\n"
+    ).encode("utf-8")
+    foot = ("</tbody>\n<tfoot><tr><td colspan=\"9\">ที่มา: กรมอุตุนิยมวิทยา</td></tr></tfoot></table>"
+            "</body></html>\n").encode("utf-8")
+    pool = [
+        ("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>\n").encode("utf-8")
+        for row in csv.reader(io.StringIO("".join(make_rows(random.Random(5), 20_000))))
+    ]
+    written = len(head) + len(foot)
+    with open(path, "wb") as fh:
+        fh.write(head)
+        i = 0
+        while written < size:
+            line = pool[i % len(pool)]
+            if i % 1000 == 1:  # now and then a code spanning two rows, as agencies merge repeated values
+                line = line.replace(b"<td>", b'<td rowspan="2">', 1)
+                below = pool[(i + 1) % len(pool)]
+                line += b"<tr>" + below.split(b"</td>", 1)[1]  # the row below without its first cell
+                i += 1
+            fh.write(line)
+            written += len(line)
+            i += 1
+        fh.write(foot)
     return path
 
 

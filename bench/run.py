@@ -47,14 +47,14 @@ MB = 1_000_000
 GROUPS = ("convert", "big", "excel", "parse", "publish", "reharvest", "sched", "concurrency")
 DEFAULT_GROUPS = GROUPS[:-1]
 
-FULL = {"csv": 300 * MB, "big": 1024 * MB, "xlsx": 50 * MB, "xls": 20 * MB, "files": 20, "file": 1 * MB,
+FULL = {"csv": 300 * MB, "big": 1024 * MB, "xlsx": 50 * MB, "xls": 20 * MB, "html": 50 * MB, "files": 20, "file": 1 * MB,
         "parse": (1_000, 10_000), "publish": (1 * MB, 100 * MB), "reps": 3, "cap": 150,
         # 1 and 20 sources keep the default run under 10 minutes; --sched-sources 1,100 gives the issue's figure.
         "sched": ["--sources", "1,20", "--reps", "3", "--big-reps", "1"],
         "concurrency": ["--sources", "200", "--files", "2", "--file-bytes", "20000", "--hosts", "4", "--delay", "0.3"],
         # The slowest measurements run this many rounds (the rest run "reps"); the notes say so.
         "slow_rounds": 1}
-QUICK = {"csv": 3 * MB, "big": 6 * MB, "xlsx": MB // 2, "xls": MB // 4, "files": 20, "file": 20_000,
+QUICK = {"csv": 3 * MB, "big": 6 * MB, "xlsx": MB // 2, "xls": MB // 4, "html": MB // 2, "files": 20, "file": 20_000,
          "parse": (20,), "publish": (MB // 10, 1 * MB), "reps": 1, "cap": 180,
          "sched": ["--sources", "1", "--reps", "1"],
          "concurrency": ["--sources", "8", "--files", "2", "--file-bytes", "20000", "--hosts", "2", "--delay", "0.3"],
@@ -158,6 +158,12 @@ class Bench:
             self.jobs.append(Job("excel", label, name, [PY, str(BENCH / "tools.py"), tool, str(src)], self.env, size,
                                  rounds=rounds, cap_scale=scale))
 
+    def html_job(self, src: Path, label: str) -> None:
+        """One big table on one page: harvest convert only (no peer reads HTML tables in bounded memory)."""
+        out = self.work / "out" / "excel-html"
+        self.jobs.append(Job("excel", label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(out)],
+                             self.env, src.stat().st_size, after=lambda r: shutil.rmtree(out, ignore_errors=True)))
+
     def parse_jobs(self, count: int) -> None:
         sources = inputs.sources_for_parsing(self.work / f"sources-{count}", count)
         home = self.work / "airflow"
@@ -205,6 +211,8 @@ class Bench:
             for path in (self.input_file(f"thai_{s['xlsx']}.xlsx", lambda p: inputs.xlsx_file(p, s["xlsx"])),
                          self.input_file(f"thai_{s['xls']}.xls", lambda p: inputs.xls_file(p, s["xls"]))):
                 self.excel_jobs(path, f"read/convert {path.stat().st_size / MB:.1f} MB {path.suffix[1:].upper()}")
+            page = self.input_file(f"thai_{s['html']}.html", lambda p: inputs.html_file(p, s["html"]))
+            self.html_job(page, f"read/convert {page.stat().st_size / MB:.1f} MB HTML")
         if "parse" in self.groups:
             for count in s["parse"]:
                 self.parse_jobs(count)

@@ -10,8 +10,11 @@ Whatever the path, the result holds no U+FFFD and no C1 control character.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 from charset_normalizer import from_bytes
 
@@ -48,23 +51,61 @@ def decode_bytes(data: bytes) -> Decoded:
 
 
 def detect_encoding(data: bytes) -> str:
+    return _detect(data[:4096], lambda: iter((data,)), lambda: data)
+
+
+def detect_file_encoding(path: Path) -> str:
+    """:func:`detect_encoding` of a file's bytes, read in chunks (only the rare
+    charset-normalizer guess reads the whole file)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return _detect(head, lambda: file_chunks(path), path.read_bytes)
+
+
+def _detect(head: bytes, chunks: Callable[[], Iterator[bytes]], whole: Callable[[], bytes]) -> str:
     for bom, name in _BOMS:
-        if data.startswith(bom):
+        if head.startswith(bom):
             return name
-    bomless16 = _bomless_utf16(data)
+    bomless16 = _bomless_utf16(head)
     if bomless16:
         return bomless16
-    if _is_utf8(data):
+    if _decodes(chunks(), "utf-8"):
         return "utf-8"
-    if looks_thai(data):
+    if _looks_thai(chunks()):
         return "cp874"
-    return _guess_with_charset_normalizer(data)
+    return _guess_with_charset_normalizer(whole())
 
 
-def _is_utf8(data: bytes) -> bool:
+CHUNK_BYTES = 1 << 20
+
+
+def file_chunks(path: Path, size: int | None = None) -> Iterator[bytes]:
+    """The file's bytes in chunks of about ``size`` (``CHUNK_BYTES``) that end after
+    an ASCII byte: never inside a UTF-8 sequence or a run of cp874 high bytes."""
+    size = size or CHUNK_BYTES
+    with open(path, "rb") as fh:
+        carry = b""
+        while block := fh.read(size):
+            data = carry + block
+            cut = len(data)
+            while cut and data[cut - 1] >= 0x80:
+                cut -= 1
+            if not cut:  # no ASCII byte yet: keep reading
+                carry = data
+                continue
+            carry = data[cut:]
+            yield data[:cut]
+        if carry:
+            yield carry
+
+
+def _decodes(chunks: Iterable[bytes], encoding: str) -> bool:
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        for chunk in chunks:
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except (UnicodeDecodeError, LookupError):
         return False
     return True
 
@@ -89,11 +130,20 @@ def looks_thai(data: bytes) -> bool:
     decodability is not enough: Thai words are runs of high bytes, while accented
     Latin letters sit alone between ASCII letters.
     """
-    try:
-        data.decode("cp874")
-    except UnicodeDecodeError:
-        return False
-    return thai_verdict(thai_byte_counts(data))
+    return _looks_thai(iter((data,)))
+
+
+def _looks_thai(chunks: Iterable[bytes]) -> bool:
+    """:func:`looks_thai` over chunks that end on an ASCII byte."""
+    counts = [0, 0, 0]
+    for chunk in chunks:
+        try:
+            chunk.decode("cp874")
+        except UnicodeDecodeError:
+            return False
+        for i, v in enumerate(thai_byte_counts(chunk)):
+            counts[i] += v
+    return thai_verdict((counts[0], counts[1], counts[2]))
 
 
 def thai_byte_counts(chunk: bytes) -> tuple[int, int, int]:
@@ -166,15 +216,27 @@ def _scrub(text: str, encoding: str) -> Decoded:
         text = text[1:]
     if _C1.search(text):
         text = repair_c1(text)
-        warnings.append("C1 control characters repaired (text was decoded with the wrong code page upstream)")
+        warnings.append(_C1_REPAIRED)
     if "\ufffd" in text:
         count = text.count("\ufffd")
         text = text.replace("\ufffd", "")
-        warnings.append(f"{count} U+FFFD replacement characters already in the source were removed")
+        warnings.append(_fffd_removed(count))
     return Decoded(text, encoding, warnings)
 
 
-def repair_c1(text: str) -> str:
+_C1_REPAIRED = "C1 control characters repaired (text was decoded with the wrong code page upstream)"
+
+
+def _fffd_removed(count: int) -> str:
+    return f"{count} U+FFFD replacement characters already in the source were removed"
+
+
+def repair_codepage(thai_chars: int, length: int) -> str:
+    """The code page C1 controls are mapped back from: cp874 for Thai-majority text."""
+    return "cp874" if thai_chars > length / 20 else "cp1252"
+
+
+def repair_c1(text: str, codepage: str | None = None) -> str:
     """Map C1 controls back to the Windows code page characters they stand for.
 
     C1 characters in decoded text almost always mean a Windows code page was read
@@ -182,7 +244,7 @@ def repair_c1(text: str) -> str:
     the cp874 mapping, other text cp1252; undefined slots are dropped (they carry
     nothing printable).
     """
-    codepage = "cp874" if len(_THAI_CHAR.findall(text)) > len(text) / 20 else "cp1252"
+    codepage = codepage or repair_codepage(len(_THAI_CHAR.findall(text)), len(text))
 
     def fix(match: re.Match[str]) -> str:
         try:
@@ -222,19 +284,85 @@ def declared_html_charset(data: bytes) -> str | None:
         return None
 
 
-def decode_html(data: bytes) -> Decoded:
-    """HTML text: a BOM first, then the declared ``<meta>`` charset when the
-    bytes really decode with it, else the rules of :func:`decode_bytes`."""
-    for bom, _name in _BOMS:
-        if data.startswith(bom):
-            return decode_bytes(data)
-    declared = declared_html_charset(data)
+@dataclass
+class HtmlText:
+    """An HTML file's text, read in chunks: the codec the rules chose (a BOM, then
+    the declared ``<meta>`` charset when the bytes really decode with it, else the
+    rules of :func:`decode_bytes`) and the same clean-up as :func:`_scrub` (a
+    leading BOM, C1 controls repaired with the code page the whole text calls
+    for, U+FFFD removed), decided in one pass so the text never sits whole in memory."""
+
+    path: Path
+    encoding: str
+    warnings: list[str] = field(default_factory=list)
+    strip_boms: bool = False  # decode_bytes strips every leading BOM of UTF-16/32 text
+    c1_codepage: str | None = None  # set when C1 controls are to be repaired
+    fffd: bool = False
+
+    def chunks(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder(self.encoding)()
+        first = True
+        for raw in itertools.chain(file_chunks(self.path), [None]):  # None: the decoder's last word
+            text = decoder.decode(raw or b"", final=raw is None)
+            if first and text:
+                first = False
+                if self.strip_boms:
+                    text = text.lstrip("\ufeff")
+                if text.startswith("\ufeff"):
+                    text = text[1:]
+            if self.c1_codepage:
+                text = repair_c1(text, self.c1_codepage)
+            if self.fffd:
+                text = text.replace("\ufffd", "")
+            if text:
+                yield text
+
+    def utf8_chunks(self) -> Iterator[bytes]:
+        """The text as UTF-8 bytes (UTF-8 files that need no clean-up: the bytes themselves)."""
+        if self.encoding == "utf-8" and not (self.c1_codepage or self.fffd):
+            first = True
+            for raw in file_chunks(self.path):
+                if first and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[3:]
+                first = False
+                yield raw
+            return
+        for text in self.chunks():
+            yield text.encode("utf-8")
+
+
+def html_text(path: Path) -> HtmlText:
+    """How to read an HTML file's text (see :class:`HtmlText`); the bytes are read
+    in chunks, twice at most."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if any(head.startswith(bom) for bom, _name in _BOMS):
+        return _cleaned(path, detect_file_encoding(path), by_rules=True)
+    declared = declared_html_charset(head)
     if declared:
-        try:
-            text = data.decode(declared)
-        except UnicodeDecodeError:
-            decoded = decode_bytes(data)
-            decoded.warnings.append(f"declared charset {declared} does not fit the bytes; read as {decoded.encoding}")
-            return decoded
-        return _scrub(text, declared)
-    return decode_bytes(data)
+        if _decodes(file_chunks(path), declared):
+            return _cleaned(path, declared, by_rules=False)
+        text = _cleaned(path, detect_file_encoding(path), by_rules=True)
+        text.warnings.append(f"declared charset {declared} does not fit the bytes; read as {text.encoding}")
+        return text
+    return _cleaned(path, detect_file_encoding(path), by_rules=True)
+
+
+def _cleaned(path: Path, encoding: str, by_rules: bool) -> HtmlText:
+    """The clean-up :func:`_scrub` would do on the whole text, found chunk by chunk."""
+    text = HtmlText(path, encoding, strip_boms=by_rules and encoding in ("utf-16", "utf-32"))
+    fffd = thai = length = 0
+    c1 = False
+    for chunk in text.chunks():
+        c1 = c1 or _C1.search(chunk) is not None
+        fffd += chunk.count("\ufffd")
+    if c1:
+        for chunk in text.chunks():
+            thai += len(_THAI_CHAR.findall(chunk))
+            length += len(chunk)
+        text.c1_codepage = repair_codepage(thai, length)
+        text.warnings.append(_C1_REPAIRED)
+    if fffd:
+        text.fffd = True
+        text.warnings.append(_fffd_removed(fffd))
+    return text

@@ -23,11 +23,12 @@ def test_bench_quick_runs_every_measurement_and_prints_the_table(services, servi
     for measurement in (r"convert 3 MB cp874 CSV \| harvest convert", r"validate the 3 MB cp874 CSV output",
                         r"convert 3 MB cp874 CSV \| Polars", r"convert 3 MB cp874 CSV \| DuckDB",
                         r"convert 6 MB cp874 CSV", r"read/convert [0-9.]+ MB XLSX \| python-calamine",
-                        r"read/convert [0-9.]+ MB XLS \| pandas", r"DAG parse, 20 configs \| task start",
+                        r"read/convert [0-9.]+ MB XLS \| pandas", r"read/convert [0-9.]+ MB HTML \| harvest convert",
+                        r"DAG parse, 20 configs \| task start",
                         r"publish one dataset, 0.1 MB CSV", r"harvest run, 20-file source .* \| unchanged re-run",
                         r"unchanged source through the scheduler, 1 source\(s\) \| Airflow LocalExecutor"):
         assert any(re.match(rf"\| {measurement}", row) for row in rows), measurement
-    assert len(rows) == 20
+    assert len(rows) == 21
     assert not [row for row in rows if "failed" in row or "cap" in row or "NOT ALL SUCCESSFUL" in row]
     # An unchanged re-run changes nothing on the portal; through the scheduler it downloads nothing either.
     rerun = next(row for row in rows if "unchanged re-run" in row)

@@ -56,7 +56,7 @@ class RawGrid:
     merges: list[Merge] = field(default_factory=list)
     sheet: str | None = None  # the spreadsheet sheet it came from (for choosing by sheet)
     caption: str | None = None  # HTML <caption> or the heading above the table (for choosing by caption)
-    element: Any = None  # the lxml <table> element of an HTML table (for choosing by CSS selector)
+    element: Any = None  # an HTML table's lxml element in a skeleton of the page (only when choosing by CSS selector)
     header_rows: list[int] | None = None
     structured: bool = False
     blocks: Callable[[], Iterator[ArrowBlock | list[list[Any]]]] | None = None  # streaming readers

@@ -2,6 +2,10 @@
 
 import re
 
+import pytest
+
+from harvesters.convert import decode
+
 from harvesters.convert.decode import decode_bytes, detect_encoding, looks_thai, repair_c1
 
 C1 = re.compile("[\u0080-\u009f]")
@@ -84,3 +88,22 @@ def test_thai_bytes_after_an_ascii_first_mebibyte_restart_the_stream_as_cp874(tm
     (table,) = report.tables
     assert table.rows_written == 80_001
     assert (tmp_path / "out" / "late_thai.csv").read_text(encoding="utf-8").endswith("80000,สงขลา\n")
+
+
+@pytest.mark.parametrize("encode", [
+    lambda t: ("\x82" + t).encode("utf-8"),  # C1 up front; the Thai further on makes it cp874 (dropped), not ‚
+    lambda t: (t + "\ufffd" + t).encode("utf-8"),
+    lambda t: t.encode("utf-16"),
+    lambda t: t.encode("cp874"),
+])
+@pytest.mark.parametrize("chunk", [5, 1 << 20])
+def test_html_text_read_in_chunks_is_the_whole_text_decoded_by_the_rules(tmp_path, monkeypatch, encode, chunk):
+    monkeypatch.setattr(decode, "CHUNK_BYTES", chunk)
+    data = encode("<p>" + THAI_SENTENCE * 3 + "</p>")
+    path = tmp_path / "page.html"
+    path.write_bytes(data)
+    text = decode.html_text(path)
+    whole = decode_bytes(data)
+    assert (text.encoding, text.warnings) == (whole.encoding, whole.warnings)
+    assert "".join(text.chunks()) == whole.text
+    assert b"".join(text.utf8_chunks()).decode("utf-8") == whole.text

@@ -198,3 +198,53 @@ def test_thai_ids_in_html_are_pii(tmp_path):
     path.write_text(f"<table><tr><th>ชื่อ</th><th>เลขประจำตัว</th></tr>{body}</table>", encoding="utf-8")
     err = refused(path, tmp_path / "out", "pii")
     assert not any(v in str(err) for v in dashed + ids)
+
+
+NESTED = """<html><body><div class="report">
+<table id="outer"><tr><th>ภาค</th><th>สรุป</th></tr>
+ <tr><td>เหนือ</td><td>ดูตาราง<table id="inner" class="detail"><tr><th>จังหวัด</th><th>ราย</th></tr>
+   <tr><td>เชียงใหม่</td><td>10</td></tr><tr><td>ลำพูน</td><td>20</td></tr></table>ด้านล่าง</td></tr>
+ <tr><td>ใต้</td><td>5</td></tr>
+ <tr><td>กลาง</td><td>7</td></tr></table></div></body></html>"""
+
+
+def test_a_nested_table_is_a_table_of_its_own(tmp_path):
+    path = tmp_path / "nested.html"
+    path.write_text(NESTED, encoding="utf-8")
+    report = convert_file(path, tmp_path / "out")
+    outer, inner = report.tables
+    assert [c.name for c in outer.columns] == ["ภาค", "สรุป"]
+    assert pq.read_table(outer.parquet).column("สรุป").to_pylist() == ["ดูตารางด้านล่าง", "5", "7"]
+    assert [c.name for c in inner.columns] == ["จังหวัด", "ราย"]
+    assert pq.read_table(inner.parquet).column("ราย").to_pylist() == [10, 20]
+
+
+@pytest.mark.parametrize("css, name", [("#inner", "ราย"), ("table table", "ราย"), ("td > table.detail", "ราย"),
+                                       ("div.report > table", "สรุป"), ("body table#outer", "สรุป")])
+def test_choose_a_nested_or_outer_table_by_css(tmp_path, css, name):
+    path = tmp_path / "nested.html"
+    path.write_text(NESTED, encoding="utf-8")
+    report = convert_file(path, tmp_path / "out", options=ConvertOptions(tables=TableChoice(css=css)))
+    (table,) = report.tables
+    assert name in [c.name for c in table.columns]
+
+
+def test_a_hiding_rule_below_the_table_still_hides(tmp_path):
+    path = tmp_path / "late.html"
+    path.write_text("<table><tr><th>ชื่อ</th><th>ราย</th></tr><tr><td>ก<span class='sr'>ซ่อน</span>ข</td><td>1</td></tr>"
+                    "<tr><td>ค<b id='gone'>ซ่อน</b></td><td>2</td></tr></table><style>.sr, #gone { display:none }</style>",
+                    encoding="utf-8")
+    (table,) = convert_file(path, tmp_path / "out").tables
+    assert pq.read_table(table.parquet).column("ชื่อ").to_pylist() == ["กข", "ค"]
+
+
+def test_thead_body_tfoot_in_reading_order_whatever_the_markup_order(tmp_path):
+    path = tmp_path / "order.html"
+    path.write_text("<table><tfoot><tr><td>ที่มา: กรมอนามัย</td></tr></tfoot>"
+                    "<tbody><tr><td rowspan='2'>เหนือ</td><td>1</td></tr><tr><td>2</td></tr><tr><td>ใต้</td><td>3</td></tr></tbody>"
+                    "<thead><tr><th>ภาค</th><th>ราย</th></tr></thead></table>", encoding="utf-8")
+    (table,) = convert_file(path, tmp_path / "out").tables
+    assert [c.name for c in table.columns] == ["ภาค", "ราย"]
+    data = pq.read_table(table.parquet).to_pydict()
+    assert data == {"ภาค": ["เหนือ", "เหนือ", "ใต้"], "ราย": [1, 2, 3]}
+    assert {d.reason: d.count for d in table.rows_dropped} == {"footer": 1}

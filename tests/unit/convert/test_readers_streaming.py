@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from harvesters.convert import convert_file
-from harvesters.convert.readers import jsondoc, ods, xls, xlsx, xmldoc
+from harvesters.convert import decode
+from harvesters.convert.readers import html, jsondoc, ods, xls, xlsx, xmldoc
 from tests.unit.convert.test_convert_limits import refused_over, scratch  # noqa: F401  (a fixture)
 
 
@@ -202,12 +203,72 @@ def test_xml_columns_limit_trips_while_streaming(tmp_path, scratch, monkeypatch)
 # --- HTML -----------------------------------------------------------------------------------------
 
 
-def test_html_rows_limit_applies(tmp_path, scratch):
-    rows = "".join(f"<tr><td>{i}</td><td>{i * 2}</td></tr>" for i in range(100))
+@pytest.fixture
+def small_html_chunks(monkeypatch):
+    """The page is parsed 256 bytes at a time and rows are handed over 4 at a time."""
+    monkeypatch.setattr(decode, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(html, "BLOCK_ROWS", 4)
+
+
+def parsed_bytes(monkeypatch):
+    """Bytes of the page fed to the parser so far (by every pass together)."""
+    fed = [0]
+    real = decode.HtmlText.utf8_chunks
+
+    def chunks(self):
+        for chunk in real(self):
+            fed[0] += len(chunk)
+            yield chunk
+
+    monkeypatch.setattr(decode.HtmlText, "utf8_chunks", chunks)
+    return fed
+
+
+def test_html_rows_stream_in_blocks_and_a_rowspan_carries_across_a_block(tmp_path, small_html_chunks, monkeypatch):
+    rows = []
+    for i in range(30):
+        if i == 3:  # rows 3-5 share one name: the span starts in one block and ends in the next
+            rows.append(f"<tr><td rowspan='3'>เชียงใหม่</td><td>{i}</td><td>{i * 2}</td></tr>")
+        elif i in (4, 5):
+            rows.append(f"<tr><td>{i}</td><td>{i * 2}</td></tr>")
+        else:
+            rows.append(f"<tr><td>จังหวัด{i}</td><td>{i}</td><td>{i * 2}</td></tr>")
     path = tmp_path / "page.html"
-    path.write_text(f"<html><body><table><tr><th>a</th><th>b</th></tr>{rows}</table></body></html>",
+    path.write_text("<html><body><table><thead><tr><th rowspan='2'>จังหวัด</th><th colspan='2'>จำนวน</th></tr>"
+                    "<tr><th>ชาย</th><th>หญิง</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></body></html>",
                     encoding="utf-8")
+    sizes = []
+    real = html._Page.blocks
+    monkeypatch.setattr(html._Page, "blocks", lambda self, table, grid: (
+        sizes.append(len(b)) or b for b in real(self, table, grid)))
+    report = convert_file(path, tmp_path / "out")
+    (table,) = report.tables
+    assert sizes[0] == 4 and sum(sizes) == 32 and max(sizes) <= 4  # 2 header rows + 30 rows, 4 at a time
+    assert [c.name for c in table.columns] == ["จังหวัด", "จำนวน - ชาย", "จำนวน - หญิง"]
+    data = pq.read_table(table.parquet).to_pydict()
+    assert data["จังหวัด"][2:7] == ["จังหวัด2", "เชียงใหม่", "เชียงใหม่", "เชียงใหม่", "จังหวัด6"]
+    assert data["จำนวน - ชาย"][3:6] == [3, 4, 5] and data["จำนวน - หญิง"][3:6] == [6, 8, 10]
+    assert table.rows_written == 30
+
+
+def test_html_rows_limit_trips_while_the_page_streams(tmp_path, scratch, small_html_chunks, monkeypatch):
+    rows = "".join(f"<tr><td>{i}</td><td>{i * 2}</td></tr>" for i in range(3000))
+    path = tmp_path / "page.html"
+    path.write_text(f"<html><body><table><tr><th>a</th><th>b</th></tr>{rows}</table><p>end</p></body></html>",
+                    encoding="utf-8")
+    fed = parsed_bytes(monkeypatch)
     refused_over(path, tmp_path / "out", "max_rows", scratch, max_rows=50)
+    assert 0 < fed[0] < path.stat().st_size / 4  # refused near the top of the page, not at its end
+
+
+def test_html_cells_and_merged_ranges_limits_apply(tmp_path, scratch):
+    rows = "".join(f"<tr><td>{i}</td><td>{i * 2}</td><td>x</td></tr>" for i in range(40))
+    path = tmp_path / "page.html"
+    path.write_text(f"<table><tr><th>a</th><th>b</th><th>c</th></tr>{rows}</table>", encoding="utf-8")
+    refused_over(path, tmp_path / "out", "max_cells", scratch, max_cells=100)
+    spans = "".join(f"<tr><td rowspan='2'>{i}</td><td>{i}</td></tr><tr><td>{i}</td></tr>" for i in range(10))
+    path.write_text(f"<table><tr><th>a</th><th>b</th></tr>{spans}</table>", encoding="utf-8")
+    refused_over(path, tmp_path / "out", "max_merged_ranges", scratch, max_merged_ranges=5)
 
 
 # --- ZIP members go through the same readers --------------------------------------------------
