@@ -414,7 +414,7 @@ def csv_quote(text: pa.Array) -> pa.Array:
     return pc.if_else(pa.array(needs), quoted, text)
 
 
-def csv_lines(texts: list[pa.Array]) -> bytes:
+def csv_lines(texts: list[pa.Array]) -> memoryview:
     """CSV lines ("\\n" ends) of a batch's field texts."""
     filled = [pc.fill_null(t, "") for t in texts]
     if len(filled) == 1:  # csv.writer quotes a lone empty field: ""
@@ -424,7 +424,7 @@ def csv_lines(texts: list[pa.Array]) -> bytes:
         last = pc.binary_join_element_wise(filled[-1], "", "\n")
         line = pc.binary_join_element_wise(*filled[:-1], last, ",")
     data, offsets = string_buffers(line)
-    return data[offsets[0] : offsets[-1]].tobytes()
+    return memoryview(data[offsets[0] : offsets[-1]])  # over Arrow's buffer, which it keeps alive: no copy
 
 
 def csv_header(names: list[str], bom: bool) -> bytes:

@@ -419,7 +419,7 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
         if parquet_path is not None:
             parquet = pq.ParquetWriter(str(parquet_path), schema, compression="zstd")
 
-        def prepare(record: list[pa.Array]) -> tuple[pa.RecordBatch | None, bytes, int]:
+        def prepare(record: list[pa.Array]) -> tuple[pa.RecordBatch | None, memoryview | bytes, int]:
             """Typed values and CSV lines of one batch, and its row count (runs in a worker)."""
             cast = [C.cast(col, kind) for col, kind in zip(record, scanned.types)]
             batch = pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=schema) if parquet is not None else None

@@ -192,7 +192,12 @@ def clean_cell(value: Any) -> Any:
 
 def _typical_width(width: np.ndarray) -> int:
     """The most common width of two or more cells (ties: the first seen); 1 when none."""
-    counts = np.bincount(width) if len(width) else np.zeros(0, np.int64)
+    # bincount works on an int64 copy of its input: a million rows at a time keeps that copy
+    # at 8 MB for a sheet of any length.
+    step = 1 << 20
+    counts = np.zeros(int(width.max()) + 1 if len(width) else 0, np.int64)
+    for i in range(0, len(width), step):
+        counts += np.bincount(width[i : i + step], minlength=len(counts))
     counts[:2] = 0
     if not counts.any():
         return 1

@@ -145,5 +145,11 @@ def test_the_allocator_keeps_chunk_sized_buffers_on_glibc():
 
     from harvesters.convert import memory
 
+    import os
+
+    import pyarrow as pa
+
     assert platform.libc_ver()[0] == "glibc"
     assert memory.tune_allocator() is True
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:  # Arrow's buffers come from the same tuned heap
+        assert pa.default_memory_pool().backend_name == "system"
