@@ -74,7 +74,6 @@ class Scanned:
     pii: list[PiiCounts] = field(default_factory=list)
 
 
-
 # --- pass 1: scan ---------------------------------------------------------------------------
 
 
@@ -154,11 +153,11 @@ def _gather(columns: list[pa.Array]) -> list[tuple[C.Evidence, PiiCounts]]:
 
 
 class _Scanner:
-    def __init__(self, grid: RawGrid, tmp: Path, label: str, limits: Limits,
-                 on_rows: Callable[[int], None] | None = None, pool: ThreadPoolExecutor | None = None) -> None:
+    def __init__(self, grid: RawGrid, tmp: Path, label: str, limits: Limits, pool: ThreadPoolExecutor,
+                 on_rows: Callable[[int], None] | None = None) -> None:
         self.grid, self.limits = grid, limits
         self.pool = pool
-        self.gathered: list[Future | None] = []  # per batch: evidence of all its rows, per grid column
+        self.gathered: list[Future] = []  # per batch: evidence of all its rows, per grid column
         self.inflight: deque[Future] = deque()
         self.on_rows = on_rows
         self.spill = _Spill(tmp, label)
@@ -271,13 +270,12 @@ class _Scanner:
         segment, index = self.spill.write(list(columns), n)
         self.batches.append(_Batch(self.rows, self.rows + n, segment, index))
         self.rows += n
-        if self.pool is not None:
-            # Gathered now, while the columns are in memory; used if the whole batch is body.
-            while len(self.inflight) > WORKERS:
-                self.inflight.popleft().result()
-            future = self.pool.submit(_gather, list(columns))
-            self.inflight.append(future)
-            self.gathered.append(future)
+        # Gathered now, while the columns are in memory; used if the whole batch is body.
+        while len(self.inflight) > WORKERS:
+            self.inflight.popleft().result()
+        future = self.pool.submit(_gather, list(columns))
+        self.inflight.append(future)
+        self.gathered.append(future)
 
 
 def in_order(pool: ThreadPoolExecutor, work, items, window: int = WORKERS + 1) -> Iterator:
@@ -302,7 +300,7 @@ def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
     """Pass 1 over ``grid``: None when it holds nothing tabular. ``on_rows(n)``: rows read so far (progress)."""
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         for attempt in range(3):
-            scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits, on_rows, pool)
+            scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits, pool, on_rows)
             try:
                 scanned = scanner.run()
                 break
