@@ -35,6 +35,19 @@ class Reread(Exception):
     encoding is not what its head said); the stream knows what to do next time."""
 
 
+def row_blocks(rows: Iterable[list[Any]], size: int) -> Iterator[list[list[Any]]]:
+    """``rows`` handed over in lists of ``size`` rows (the last one shorter): how a
+    streaming reader's ``RawGrid.blocks`` yields."""
+    block: list[list[Any]] = []
+    for row in rows:
+        block.append(row)
+        if len(block) >= size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
 @dataclass
 class RawGrid:
     """One sheet (or one table of a page, workbook or text file) exactly as read.

@@ -71,7 +71,7 @@ from ..decode import HtmlText, html_text
 from ..normalize import parse_date, parse_number
 from ..options import Limits
 from ..sniff import Sniffed
-from .base import Merge, RawGrid, ReadResult
+from .base import Merge, RawGrid, ReadResult, row_blocks
 
 MAX_COLSPAN = 1000  # the HTML standard's own limit
 MAX_ROWSPAN = 65534
@@ -797,14 +797,12 @@ class _Page:
     def blocks(self, table: _Table, grid: RawGrid) -> Iterator[list[list[Any]]]:
         layout = _Layout(table.cap, table.max_width, table.rows)
         grid.merges.clear()
-        block: list[list[Any]] = []
-        for rows in self.rows(table):
-            for cells in rows:
-                row, merges = layout.place(cells)
-                grid.merges.extend(merges)
-                block.append(row)
-                if len(block) >= BLOCK_ROWS:
-                    yield block
-                    block = []
-        if block:
-            yield block
+
+        def placed() -> Iterator[list[Any]]:
+            for rows in self.rows(table):
+                for cells in rows:
+                    row, merges = layout.place(cells)
+                    grid.merges.extend(merges)  # before the block holding the row goes to the engine
+                    yield row
+
+        yield from row_blocks(placed(), BLOCK_ROWS)

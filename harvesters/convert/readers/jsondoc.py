@@ -30,7 +30,7 @@ from ..decode import decode_bytes
 from ..memory import check_memory
 from ..options import Limits
 from ..sniff import Sniffed
-from .base import RawGrid, ReadResult
+from .base import RawGrid, ReadResult, row_blocks
 
 SEPARATOR = "."
 BLOCK_ROWS = 5_000
@@ -83,20 +83,17 @@ def _table(records: Callable[[], Iterator[Any]], where: str, limits: Limits, tex
 
 
 def _blocks(records: Iterator[Any], names: list[str] | None, text: Callable[[str], str]) -> Iterator[list[list[Any]]]:
-    block: list[list[Any]] = [list(names)] if names is not None else []
-    for record in records:
-        if names is None:
-            block.append([_scalar(v, text) for v in record])
-        elif isinstance(record, dict):
-            flat = flatten(record, text)
-            block.append([flat.get(n) for n in names])
-        else:
-            continue
-        if len(block) >= BLOCK_ROWS:
-            yield block
-            block = []
-    if block:
-        yield block
+    def rows() -> Iterator[list[Any]]:
+        if names is not None:
+            yield list(names)
+        for record in records:
+            if names is None:
+                yield [_scalar(v, text) for v in record]
+            elif isinstance(record, dict):
+                flat = flatten(record, text)
+                yield [flat.get(n) for n in names]
+
+    return row_blocks(rows(), BLOCK_ROWS)
 
 
 def flatten(obj: dict, text: Callable[[str], str] = str, prefix: str = "") -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 from ...errors import RefusedFile
 from ..sniff import Sniffed
-from .base import Merge, RawGrid, ReadResult
+from .base import Merge, RawGrid, ReadResult, row_blocks
 from .blocks import split_sheet
 
 SPLIT_ROWS = 20_000  # sheets up to this many rows may hold several tables; longer ones stream as one
@@ -64,7 +64,7 @@ def _grids(book) -> Iterator[RawGrid]:
             rows = list(_rows(sheet))
             yield from split_sheet(RawGrid(rows=rows, name=meta.name, merges=merges, sheet=meta.name))
         else:
-            yield RawGrid(name=meta.name, merges=merges, sheet=meta.name, blocks=lambda s=sheet: _blocks(_rows(s)))
+            yield RawGrid(name=meta.name, merges=merges, sheet=meta.name, blocks=lambda s=sheet: row_blocks(_rows(s), BLOCK_ROWS))
 
 
 def _rows(sheet) -> Iterator[list[Any]]:
@@ -88,15 +88,6 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _blocks(rows: Iterator[list[Any]]) -> Iterator[list[list[Any]]]:
-    block: list[list[Any]] = []
-    for row in rows:
-        block.append(row)
-        if len(block) >= BLOCK_ROWS:
-            yield block
-            block = []
-    if block:
-        yield block
 
 
 # --- xlrd, for what calamine does not read --------------------------------------------------------

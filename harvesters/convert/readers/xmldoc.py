@@ -42,7 +42,7 @@ from ..decode import decode_bytes
 from ..memory import check_memory
 from ..options import Limits
 from ..sniff import Sniffed
-from .base import RawGrid, ReadResult
+from .base import RawGrid, ReadResult, row_blocks
 
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -86,17 +86,12 @@ def _grid(records: Callable[[], Iterator[dict[str, Any]]], limits: Limits) -> Ra
     if not names:
         raise RefusedFile("no table", "the XML records hold no values")
 
-    def blocks() -> Iterator[list[list[Any]]]:
-        block: list[list[Any]] = [names]
+    def rows() -> Iterator[list[Any]]:
+        yield names
         for record in records():
-            block.append([record.get(n) for n in names])
-            if len(block) >= BLOCK_ROWS:
-                yield block
-                block = []
-        if block:
-            yield block
+            yield [record.get(n) for n in names]
 
-    return RawGrid(structured=True, blocks=blocks)
+    return RawGrid(structured=True, blocks=lambda: row_blocks(rows(), BLOCK_ROWS))
 
 
 # --- streaming ------------------------------------------------------------------------------

@@ -76,8 +76,8 @@ def long_xls(path, rows, columns=3):
 def test_xls_rows_limit_trips_while_the_sheet_streams(tmp_path, scratch, short_split, monkeypatch):
     path = long_xls(tmp_path / "long.xls", 200)
     read = []
-    real = xls._blocks
-    monkeypatch.setattr(xls, "_blocks", lambda rows: (read.append(len(b)) or b for b in real(rows)))
+    real = xls.row_blocks
+    monkeypatch.setattr(xls, "row_blocks", lambda rows, size: (read.append(len(b)) or b for b in real(rows, size)))
     refused_over(path, tmp_path / "out", "max_rows", scratch, max_rows=50)
     assert read and sum(read) < 100
 
