@@ -133,6 +133,11 @@ def looks_thai(data: bytes) -> bool:
     return _looks_thai(iter((data,)))
 
 
+def looks_thai_file(path: Path) -> bool:
+    """:func:`looks_thai` of a file's bytes, read in chunks."""
+    return _looks_thai(file_chunks(path))
+
+
 def _looks_thai(chunks: Iterable[bytes]) -> bool:
     """:func:`looks_thai` over chunks that end on an ASCII byte."""
     counts = [0, 0, 0]

@@ -99,7 +99,7 @@ class _TextStream:
         try:
             yield from self._chunk_blocks()
         except _NotUtf8:
-            if self.encoding == "utf-8" and _looks_thai_file(self.path):
+            if self.encoding == "utf-8" and D.looks_thai_file(self.path):
                 self.encoding = self.result.encoding = "cp874"
             else:
                 self.encoding = None
@@ -181,18 +181,6 @@ def _choose_encoding(path: Path) -> tuple[str, int]:
     if D.looks_thai(cut):
         return "cp874", 0
     raise _Whole("legacy code page other than cp874")
-
-
-def _looks_thai_file(path: Path) -> bool:
-    counts = [0, 0, 0]
-    for chunk, _ in _raw_chunks(path, 0, 2**62):
-        try:
-            chunk.decode("cp874")
-        except UnicodeDecodeError:
-            return False
-        for i, v in enumerate(D.thai_byte_counts(chunk)):
-            counts[i] += v
-    return D.thai_verdict(tuple(counts))
 
 
 def _sniff_sample(path: Path, encoding: str, skip: int) -> str:

@@ -96,3 +96,20 @@ def test_plain_integer_shortcut_agrees_with_the_number_rule():
         assert not shortcut or rule, values  # the shortcut never calls a non-integer an integer
         if all(v.isdigit() and v.isascii() and (v == "0" or not v.startswith("0")) for v in values):
             assert shortcut, values
+
+
+def test_a_text_that_turns_cp874_after_its_first_mib_is_read_again_as_cp874(tmp_path):
+    # The head is plain ASCII (it reads as UTF-8); Thai cp874 rows come after it: the stream
+    # starts over as cp874 once a chunk is not UTF-8 and the whole file looks Thai.
+    from harvesters.convert import convert_file
+
+    path = tmp_path / "late.csv"
+    ascii_rows = "".join(f"{i},{i * 3}\n" for i in range(150_000))
+    thai_rows = "".join(f"สถานีที่ {i},{i}\n" for i in range(20_000))
+    path.write_bytes(b"code,value\n" + ascii_rows.encode("ascii") + thai_rows.encode("cp874"))
+    assert path.stat().st_size > delimited.FIRST_CHUNK_BYTES
+    report = convert_file(path, tmp_path / "out")
+    assert report.encoding == "cp874"
+    table = report.tables[0]
+    assert table.rows_written == 170_000
+    assert open(table.csv, encoding="utf-8").read().rstrip("\n").rsplit("\n", 1)[1] == "สถานีที่ 19999,19999"
