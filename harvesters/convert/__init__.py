@@ -81,24 +81,30 @@ def _convert(
             try:
                 result = READERS[sniffed.kind](path, sniffed, options=options)
                 for i, grid in enumerate(result.grids):
+                    outputs = _read_once_outputs(out_dir, f"{safe_name(stem)}-t{i}", formats, csv_bom) \
+                        if grid.reread_cheaply else None
                     scanned = engine.scan(grid, Path(tmp), f"t{i}", options.limits,
-                                          _rows_ticker("read", _progress_item(stem, grid.name)))
+                                          _rows_ticker("read", _progress_item(stem, grid.name)), outputs)
                     if scanned is not None:
                         found.append((grid, scanned))
                     engine.release_memory()
             except UnreadableWorkbook as exc:
                 raise RefusedFile("corrupt", f"unreadable {sniffed.kind} workbook ({exc})") from None
+            if not found:
+                raise RefusedFile("no table", f"nothing tabular in this {result.format} file")
+            chosen = choose_tables(found, options.tables)
+            for _grid, scanned in chosen:
+                engine.check_personal_data(scanned, allow_pii)
+            labels = _table_labels(stem, [g for g, _ in chosen])
+            out_dir.mkdir(parents=True, exist_ok=True)
+            reports = _write_all(out_dir, stem, list(zip(labels, chosen)), formats, csv_bom,
+                                 single=len(chosen) == 1)
         finally:
             for cleanup in result.cleanup if result is not None else ():
                 cleanup()
-        if not found:
-            raise RefusedFile("no table", f"nothing tabular in this {result.format} file")
-        found = choose_tables(found, options.tables)
-        for _grid, scanned in found:
-            engine.check_personal_data(scanned, allow_pii)
-        labels = _table_labels(stem, [g for g, _ in found])
-        out_dir.mkdir(parents=True, exist_ok=True)
-        reports = _write_all(out_dir, stem, list(zip(labels, found)), formats, csv_bom, single=len(found) == 1)
+            for _grid, scanned in found:  # tables written while read, not chosen or not kept
+                if scanned.outputs is not None:
+                    scanned.outputs.discard()
     return ConversionReport(
         input=str(path),
         format=result.format,
@@ -119,6 +125,13 @@ def _refuse_unreadable(sniffed: Sniffed, path: Path) -> None:
         raise RefusedFile("no table", f"{sniffed.kind} file holds no table we can read")
     if sniffed.kind not in READERS:
         raise RefusedFile("unsupported", f"{sniffed.kind} files are not converted yet")
+
+
+def _read_once_outputs(out_dir: Path, base: str, formats: tuple[str, ...], csv_bom: bool) -> engine.Outputs:
+    """Temporary names in ``out_dir`` for a table the engine may write while it reads it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return engine.Outputs(engine.temp_name(out_dir, base, "csv") if "csv" in formats else None,
+                          engine.temp_name(out_dir, base, "parquet") if "parquet" in formats else None, csv_bom)
 
 
 def _progress_item(stem: str, sheet: str | None) -> str:
@@ -165,14 +178,18 @@ def _write_all(out_dir, stem, labelled, formats, csv_bom, *, single) -> list[Tab
         for label, (grid, scanned) in labelled:
             base = label if single else f"{safe_name(stem)}__{label}"
             paths: dict[str, Path | None] = {"csv": None, "parquet": None, "schema": None}
+            written = scanned.outputs  # the engine wrote this table while reading it
             for fmt in (*formats, "schema"):
                 final = out_dir / (f"{base}.schema.json" if fmt == "schema" else f"{base}.{fmt}")
-                pending.append((engine.temp_name(out_dir, base, fmt), final))
+                temp = getattr(written, fmt) if written is not None and fmt != "schema" \
+                    else engine.temp_name(out_dir, base, fmt)
+                pending.append((temp, final))
                 paths[fmt] = final
             report = _table_report(label, grid, scanned, paths)
-            engine.write(scanned, engine.temp_name(out_dir, base, "csv") if "csv" in formats else None,
-                         engine.temp_name(out_dir, base, "parquet") if "parquet" in formats else None, csv_bom,
-                         _rows_ticker("write", base, report.rows_written))
+            if written is None:
+                engine.write(scanned, engine.temp_name(out_dir, base, "csv") if "csv" in formats else None,
+                             engine.temp_name(out_dir, base, "parquet") if "parquet" in formats else None, csv_bom,
+                             _rows_ticker("write", base, report.rows_written))
             engine.temp_name(out_dir, base, "schema").write_text(
                 json.dumps(report.schema_, ensure_ascii=False, indent=1), encoding="utf-8")
             engine.release_memory()

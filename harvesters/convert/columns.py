@@ -183,16 +183,31 @@ class Evidence:
 
     def add(self, col: pa.Array) -> None:
         values = nullish_to_null(col)
+        present = len(values) - values.null_count
+        if not present:
+            return
+        self.present += present
+        if not self.possible:
+            return  # text already: only the count changes
+        if len(values) > _PROBE_CELLS:
+            # Every test is "all values fit": the first cells alone usually rule a text
+            # column out, before the whole column is copied without its nulls.
+            probe = values.slice(0, _PROBE_CELLS)
+            if probe.null_count:
+                probe = probe.filter(probe.is_valid())
+            if len(probe):
+                self._test(probe, probe=True)
+            if not self.possible:
+                return
         if values.null_count:
             values = values.filter(values.is_valid())
-        if not len(values):
-            return
-        self.present += len(values)
-        if self.possible and len(values) > _PROBE_CELLS:
-            # Every test is "all values fit": the first cells alone usually rule a text column out.
-            self._test(values.slice(0, _PROBE_CELLS), probe=True)
-        if self.possible:
-            self._test(values)
+        self._test(values)
+
+    def expecting(self, kind: str) -> "Evidence":
+        """Empty evidence for further values of a column this evidence types as ``kind``,
+        testing ``kind`` alone: the types before it are ruled out already, so merged
+        with this evidence it keeps ``kind`` exactly when every further value fits it."""
+        return Evidence(possible={kind} if kind != TEXT else set(self.possible))
 
     def _test(self, values: pa.Array, probe: bool = False) -> None:
         """Drop the types some value does not fit; count the null markers unless ``probe``."""

@@ -72,6 +72,21 @@ class Scanned:
     types: list[str] = field(default_factory=list)
     nulls_read: list[list[str]] = field(default_factory=list)
     pii: list[PiiCounts] = field(default_factory=list)
+    outputs: "Outputs | None" = None  # set when the scan wrote the table already (one pass)
+
+
+@dataclass
+class Outputs:
+    """Where a table read once may be written during its scan (temporary names)."""
+
+    csv: Path | None
+    parquet: Path | None
+    csv_bom: bool = False
+
+    def discard(self) -> None:
+        for path in (self.csv, self.parquet):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
 
 # --- pass 1: scan ---------------------------------------------------------------------------
@@ -154,8 +169,9 @@ def _gather(columns: list[pa.Array]) -> list[tuple[C.Evidence, PiiCounts]]:
 
 class _Scanner:
     def __init__(self, grid: RawGrid, tmp: Path, label: str, limits: Limits, pool: ThreadPoolExecutor,
-                 on_rows: Callable[[int], None] | None = None) -> None:
+                 on_rows: Callable[[int], None] | None = None, outputs: Outputs | None = None) -> None:
         self.grid, self.limits = grid, limits
+        self.one_pass = _OnePass(self, outputs, pool) if outputs is not None else None
         self.pool = pool
         self.gathered: list[Future] = []  # per batch: evidence of all its rows, per grid column
         self.inflight: deque[Future] = deque()
@@ -198,7 +214,19 @@ class _Scanner:
                              self.grid.structured, self.last_value_row, lone)
         if layout is None:
             return None
-        return Scanned(self.grid, layout, self.batches, self.spill.paths, len(self.last_value_row))
+        scanned = Scanned(self.grid, layout, self.batches, self.spill.paths, len(self.last_value_row))
+        if self.one_pass is not None:
+            self.one_pass.finish(scanned, width, is_note, lone)
+        return scanned
+
+    def discard(self) -> None:
+        """Drop what this scan made: gathered work, spill files, outputs of a one pass."""
+        for future in self.gathered:
+            future.cancel()
+        for path in self.spill.paths:
+            path.unlink(missing_ok=True)
+        if self.one_pass is not None:
+            self.one_pass.discard()
 
     def _rows_block(self, rows: list[list[Any]]) -> None:
         n = len(rows)
@@ -267,6 +295,10 @@ class _Scanner:
         self.widths.append(np.minimum(width, np.iinfo(np.uint16).max).astype(np.uint16))
         self.notes.append(notes)
         self.lone.append(lone)
+        if self.one_pass is not None:
+            self.one_pass.add(list(columns), n, self.rows, self.widths[-1])
+            self.rows += n
+            return
         segment, index = self.spill.write(list(columns), n)
         self.batches.append(_Batch(self.rows, self.rows + n, segment, index))
         self.rows += n
@@ -276,6 +308,171 @@ class _Scanner:
         future = self.pool.submit(_gather, list(columns))
         self.inflight.append(future)
         self.gathered.append(future)
+
+
+class _Abandon(Exception):
+    """The sheet did not turn out as its head promised: read it again in two passes."""
+
+
+class _OnePass:
+    """Writes a table while it is scanned, for a grid that is cheap to read again.
+
+    Spilling every cell and reading it back costs a second pass. When the head of
+    the stream has been read (``HEAD_ROWS`` rows), the table finder guesses the
+    layout from it and the columns' types from its body rows; each later block is
+    then tested against those types, cast and written as it arrives. Its rows are
+    taken to be data when non-blank. The last block waits, since its rows may be
+    the footer. At the end the layout found over the whole sheet and the types over
+    all its values must equal the guess; otherwise the outputs are dropped
+    (``_Abandon``) and the grid is read again in two passes. The rules decide once
+    either way: the guess only saves the second pass when it holds."""
+
+    def __init__(self, scanner: "_Scanner", outputs: Outputs, pool: ThreadPoolExecutor) -> None:
+        self.scanner, self.outputs, self.pool = scanner, outputs, pool
+        self.waiting: list[tuple[list[pa.Array], int, int, np.ndarray]] = []  # blocks before the guess
+        self.held: tuple[list[pa.Array], int, int, np.ndarray] | None = None
+        self.guess: Layout | None = None
+        self.body_start = 0
+        self.final_body: np.ndarray | None = None  # the sheet's layout, when it ended before the guess
+        self.kept: list[int] = []
+        self.types: list[str] = []
+        self.names: list[str] = []
+        self.expected: list[C.Evidence] = []
+        self.evidence: list[C.Evidence] = []
+        self.pii: list[PiiCounts] = []
+        self.writer: _TableWriter | None = None
+        self.inflight: deque[Future] = deque()
+
+    def add(self, columns: list[pa.Array], n: int, row0: int, width: np.ndarray) -> None:
+        block = (columns, n, row0, width)
+        if self.guess is None:
+            self.waiting.append(block)
+            if len(self.scanner.head) >= HEAD_ROWS:
+                sc = self.scanner
+                self._guess(*(np.concatenate(facts) for facts in (sc.widths, sc.notes, sc.lone)))
+            return
+        if self.held is not None:
+            self._submit(self.held, self._guessed_body(self.held[2], self.held[3]))
+        self.held = block
+
+    def _guessed_body(self, row0: int, width: np.ndarray) -> np.ndarray:
+        """The guess for rows ``row0``...: a non-blank row under the header is data."""
+        if self.final_body is not None:
+            return self.final_body[row0 : row0 + len(width)]
+        mask = width > 0
+        if row0 < self.body_start:
+            mask[: self.body_start - row0] = False
+        return mask
+
+    def _guess(self, width: np.ndarray, is_note: np.ndarray, lone: np.ndarray) -> None:
+        scanner = self.scanner
+        layout = find_layout(scanner.head, width, is_note, scanner.grid.merges, scanner.grid.header_rows,
+                             scanner.grid.structured, scanner.last_value_row.copy(), lone)
+        if layout is None or layout.structured or not layout.body.any():
+            raise _Abandon
+        self.guess = layout
+        self.body_start = layout.header_rows[-1] + 1 if layout.header_rows else int(np.argmax(layout.body))
+        if not np.array_equal(layout.body, self._guessed_body(0, width)):
+            raise _Abandon  # the head already holds a footer or notes: two passes decide those
+        seen = {c: C.Evidence() for c in layout.columns}
+        for columns, n, row0, block_width in self.waiting:
+            mask = pa.array(self._guessed_body(row0, block_width))
+            for c in layout.columns:
+                if c < len(columns):
+                    seen[c].add(columns[c].filter(mask))
+        self.kept = layout.kept_columns({c: seen[c].present for c in layout.columns})
+        if not self.kept:
+            raise _Abandon
+        self.names = layout.names(self.kept)
+        self.types = [seen[c].kind() for c in self.kept]
+        self.expected = [seen[c] for c in self.kept]
+        self.evidence = [C.Evidence(possible=set(seen[c].possible)) for c in self.kept]
+        self.pii = [PiiCounts() for _ in self.kept]
+        self.writer = _TableWriter(self.names, self.types, self.outputs.csv, self.outputs.parquet,
+                                   self.outputs.csv_bom)
+        waiting, self.waiting = self.waiting, []
+        for block in waiting[:-1]:
+            self._submit(block, self._guessed_body(block[2], block[3]))
+        self.held = waiting[-1]
+
+    def _submit(self, block: tuple[list[pa.Array], int, int, np.ndarray], mask: np.ndarray) -> None:
+        if not mask.any():
+            return
+        while len(self.inflight) > WORKERS:
+            self._accept(self.inflight.popleft().result())
+        check_memory()
+        self.inflight.append(self.pool.submit(self._work, block[0], mask))
+
+    def _work(self, columns: list[pa.Array], mask: np.ndarray):
+        """Test one block's data rows against the guessed types, then cast them (runs in a worker)."""
+        if not mask.all():
+            keep = pa.array(mask)
+            columns = [col.filter(keep) for col in columns]
+        rows = int(mask.sum())
+        kept = set(self.kept)
+        # A value in a column the guess left out would change the table's columns.
+        stray = any(c not in kept and col.null_count < rows and C.nullish_to_null(col).null_count < rows
+                    for c, col in enumerate(columns))
+        record = [columns[c] if c < len(columns) else pa.nulls(rows, pa.string()) for c in self.kept]
+        found = []
+        for col, expected in zip(record, self.expected):
+            seen, counts = expected.expecting(expected.kind()), PiiCounts()
+            seen.add(col)
+            counts.add(col)
+            found.append((seen, counts))
+        fits = not stray and all(kind == C.TEXT or kind in seen.possible
+                                 for kind, (seen, _) in zip(self.types, found))
+        return found, self.writer.prepare(record) if fits else None
+
+    def _accept(self, result) -> None:
+        found, prepared = result
+        if prepared is None:
+            raise _Abandon
+        for total, counts, (seen, batch_counts) in zip(self.evidence, self.pii, found):
+            total.merge(seen)
+            counts.merge(batch_counts)
+        self.writer.put(prepared)
+
+    def finish(self, scanned: Scanned, width: np.ndarray, is_note: np.ndarray, lone: np.ndarray) -> None:
+        """Check the guess against the whole sheet, write the last block, and fill ``scanned``."""
+        if self.guess is None:
+            if not self.waiting:
+                raise _Abandon
+            self.final_body = scanned.layout.body
+            self._guess(width, is_note, lone)  # the whole sheet was its head
+        layout, guess = scanned.layout, self.guess
+        if layout.header_rows != guess.header_rows or layout.columns != guess.columns:
+            raise _Abandon
+        held_row0 = self.held[2] if self.held is not None else len(layout.body)
+        if not np.array_equal(layout.body[:held_row0], self._guessed_body(0, width[:held_row0])):
+            raise _Abandon
+        if self.held is not None:
+            columns, n, row0, _ = self.held
+            self._submit(self.held, layout.body[row0 : row0 + n])
+            self.held = None
+        while self.inflight:
+            self._accept(self.inflight.popleft().result())
+        if [seen.kind() for seen in self.evidence] != self.types:
+            raise _Abandon
+        present = {c: 0 for c in layout.columns}
+        present.update({c: seen.present for c, seen in zip(self.kept, self.evidence)})
+        if layout.kept_columns(present) != self.kept or layout.names(self.kept) != self.names:
+            raise _Abandon
+        self.writer.close()
+        self.writer = None
+        scanned.kept, scanned.names, scanned.types = self.kept, self.names, self.types
+        scanned.nulls_read = [seen.nulls_read() for seen in self.evidence]
+        scanned.pii = self.pii
+        scanned.outputs = self.outputs
+
+    def discard(self) -> None:
+        for future in self.inflight:
+            future.cancel()
+        self.inflight.clear()
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+        self.outputs.discard()
 
 
 def in_order(pool: ThreadPoolExecutor, work, items, window: int = WORKERS + 1) -> Iterator:
@@ -296,36 +493,50 @@ def in_order(pool: ThreadPoolExecutor, work, items, window: int = WORKERS + 1) -
 
 
 def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
-         on_rows: Callable[[int], None] | None = None) -> Scanned | None:
-    """Pass 1 over ``grid``: None when it holds nothing tabular. ``on_rows(n)``: rows read so far (progress)."""
+         on_rows: Callable[[int], None] | None = None, outputs: Outputs | None = None) -> Scanned | None:
+    """Pass 1 over ``grid``: None when it holds nothing tabular. ``on_rows(n)``: rows read so far (progress).
+
+    With ``outputs`` (a grid that is cheap to read again), the table is written there
+    during the scan when the head's guess holds (``_OnePass``; ``Scanned.outputs`` says
+    so); otherwise the grid is read again in two passes."""
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for attempt in range(3):
-            scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits, pool, on_rows)
+        if outputs is not None:
             try:
-                scanned = scanner.run()
-                break
-            except Reread:  # the stream found its encoding was not what its head said
-                for future in scanner.gathered:
-                    future.cancel()
-                for path in scanner.spill.paths:
-                    path.unlink(missing_ok=True)
-        else:
-            raise RefusedFile("corrupt", "the text could not be decoded consistently")
-        if scanned is None:
-            for future in scanner.gathered:
-                future.cancel()
-            return None
+                return _scan(grid, tmp, label, limits, pool, on_rows, outputs)
+            except _Abandon:
+                pass
+        return _scan(grid, tmp, label, limits, pool, on_rows, None)
+
+
+def _scan(grid: RawGrid, tmp: Path, label: str, limits: Limits, pool: ThreadPoolExecutor,
+          on_rows: Callable[[int], None] | None, outputs: Outputs | None) -> Scanned | None:
+    for attempt in range(3):
+        scanner = _Scanner(grid, tmp, f"{label}-{attempt}", limits, pool, on_rows, outputs)
+        try:
+            scanned = scanner.run()
+            break
+        except Reread:  # the stream found its encoding was not what its head said
+            scanner.discard()
+        except BaseException:
+            scanner.discard()
+            raise
+    else:
+        raise RefusedFile("corrupt", "the text could not be decoded consistently")
+    if scanned is None:
+        scanner.discard()
+        return None
+    if scanned.outputs is None:
         evidence, pii = _body_evidence(scanned, scanner.gathered, pool)
-    layout = scanned.layout
-    present = {c: evidence[c].present for c in layout.columns}
-    kept = layout.kept_columns(present)
-    if not kept or (len(kept) == 1 and not layout.rows_written):
+        layout = scanned.layout
+        present = {c: evidence[c].present for c in layout.columns}
+        scanned.kept = layout.kept_columns(present)
+        scanned.names = layout.names(scanned.kept)
+        scanned.types = [evidence[c].kind() for c in scanned.kept]
+        scanned.nulls_read = [evidence[c].nulls_read() for c in scanned.kept]
+        scanned.pii = [pii[c] for c in scanned.kept]
+    if not scanned.kept or (len(scanned.kept) == 1 and not scanned.layout.rows_written):
+        scanner.discard()
         return None  # a lone word is not a table
-    scanned.kept = kept
-    scanned.names = layout.names(kept)
-    scanned.types = [evidence[c].kind() for c in kept]
-    scanned.nulls_read = [evidence[c].nulls_read() for c in kept]
-    scanned.pii = [pii[c] for c in kept]
     return scanned
 
 
@@ -394,11 +605,101 @@ def check_personal_data(scanned: Scanned, allowed: set[str]) -> None:
 # --- pass 2: write -------------------------------------------------------------------------
 
 
-def arrow_schema(scanned: Scanned) -> pa.Schema:
+def arrow_schema(names: list[str], types: list[str]) -> pa.Schema:
     return pa.schema([
-        pa.field(name, C.ARROW_TYPES[kind], metadata={"title": name})
-        for name, kind in zip(scanned.names, scanned.types)
+        pa.field(name, C.ARROW_TYPES[kind], metadata={"title": name}) for name, kind in zip(names, types)
     ])
+
+
+class _TableWriter:
+    """Streams a table's cast batches to CSV and Parquet files, in order.
+
+    ``prepare`` casts one batch (on a worker); ``put`` hands its results over. One
+    thread per output file writes it while the workers cast the next batches (Parquet
+    encoding and file writes release the GIL); each file has at most one write
+    waiting. CSV writing and Parquet encoding take about as long, so one thread doing
+    both was the slowest step."""
+
+    def __init__(self, names: list[str], types: list[str], csv_path: Path | None, parquet_path: Path | None,
+                 csv_bom: bool) -> None:
+        self.types = types
+        self.schema = arrow_schema(names, types)
+        self.paths = [p for p in (csv_path, parquet_path) if p is not None]
+        self.csv_fh = self.parquet = None
+        self.threads: list[ThreadPoolExecutor] = []
+        self.pending: dict[ThreadPoolExecutor, Future] = {}
+        self.group: list[pa.RecordBatch] = []
+        self.group_rows = 0
+        try:
+            if csv_path is not None:
+                self.csv_fh = open(csv_path, "wb")
+                self.csv_fh.write(C.csv_header(names, csv_bom))
+                self.csv_out = ThreadPoolExecutor(max_workers=1)
+                self.threads.append(self.csv_out)
+            if parquet_path is not None:
+                self.parquet = pq.ParquetWriter(str(parquet_path), self.schema, compression="zstd")
+                self.parquet_out = ThreadPoolExecutor(max_workers=1)
+                self.threads.append(self.parquet_out)
+        except BaseException:
+            self.abort()
+            raise
+
+    def prepare(self, record: list[pa.Array]) -> tuple[pa.RecordBatch | None, memoryview | bytes]:
+        """Typed values and CSV lines of one batch (runs in a worker)."""
+        cast = [C.cast(col, kind) for col, kind in zip(record, self.types)]
+        batch = (pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=self.schema)
+                 if self.parquet is not None else None)
+        return batch, C.csv_lines([text for _, text in cast]) if self.csv_fh is not None else b""
+
+    def put(self, prepared: tuple[pa.RecordBatch | None, memoryview | bytes]) -> None:
+        batch, lines = prepared
+        if self.csv_fh is not None:
+            self._submit(self.csv_out, self.csv_fh.write, lines)
+        if batch is not None:
+            self.group.append(batch)
+            self.group_rows += batch.num_rows
+            if self.group_rows >= ROW_GROUP_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        group, self.group, self.group_rows = self.group, [], 0
+        table = pa.Table.from_batches(group, schema=self.schema)
+        self._submit(self.parquet_out, self.parquet.write_table, table, ROW_GROUP_ROWS)
+
+    def _submit(self, thread: ThreadPoolExecutor, work, *args) -> None:
+        if thread in self.pending:
+            self.pending.pop(thread).result()
+        self.pending[thread] = thread.submit(work, *args)
+
+    def close(self) -> None:
+        """Write what is left and close the files (complete now)."""
+        try:
+            if self.parquet is not None and self.group:
+                self._flush()
+            for future in self.pending.values():
+                future.result()
+            self.pending = {}
+        except BaseException:
+            self.abort()
+            raise
+        self._shut()
+
+    def abort(self) -> None:
+        """Stop and delete the files."""
+        self._shut()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+    def _shut(self) -> None:
+        for thread in self.threads:
+            thread.shutdown(wait=True, cancel_futures=True)
+        self.threads = []
+        if self.parquet is not None:
+            self.parquet.close()
+            self.parquet = None
+        if self.csv_fh is not None:
+            self.csv_fh.close()
+            self.csv_fh = None
 
 
 def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, csv_bom: bool,
@@ -406,68 +707,21 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
     """Cast the body rows and stream them to ``csv_path`` and ``parquet_path`` (either may be None).
 
     ``on_rows(n)``: rows written so far (progress), called from this thread."""
-    schema = arrow_schema(scanned)
-    csv_fh = parquet = None
-    group: list[pa.RecordBatch] = []
+    writer = _TableWriter(scanned.names, scanned.types, csv_path, parquet_path, csv_bom)
     written = 0
     try:
-        if csv_path is not None:
-            csv_fh = open(csv_path, "wb")
-            csv_fh.write(C.csv_header(scanned.names, csv_bom))
-        if parquet_path is not None:
-            parquet = pq.ParquetWriter(str(parquet_path), schema, compression="zstd")
-
-        def prepare(record: list[pa.Array]) -> tuple[pa.RecordBatch | None, memoryview | bytes, int]:
-            """Typed values and CSV lines of one batch, and its row count (runs in a worker)."""
-            cast = [C.cast(col, kind) for col, kind in zip(record, scanned.types)]
-            batch = pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=schema) if parquet is not None else None
-            rows = len(record[0]) if record else 0
-            return batch, C.csv_lines([text for _, text in cast]) if csv_fh is not None else b"", rows
-
-        def flush(batches: list[pa.RecordBatch]) -> None:
-            parquet.write_table(pa.Table.from_batches(batches, schema=schema), row_group_size=ROW_GROUP_ROWS)
-
-        # One thread per output file writes it, in order, while the workers cast the next
-        # batches (Parquet encoding and file writes release the GIL). Each file has at most
-        # one write waiting: CSV writing and Parquet encoding take about as long, so one
-        # thread doing both was the slowest step.
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool, \
-                ThreadPoolExecutor(max_workers=1) as csv_out, ThreadPoolExecutor(max_workers=1) as parquet_out:
-            pending: dict[ThreadPoolExecutor, Future] = {}
-
-            def submit(writer: ThreadPoolExecutor, work, *args) -> None:
-                if writer in pending:
-                    pending.pop(writer).result()
-                pending[writer] = writer.submit(work, *args)
-
-            rows = 0
-            for batch, lines, count in in_order(pool, prepare, _body_batches(scanned, scanned.kept)):
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for record in in_order(pool, lambda r: (writer.prepare(r), len(r[0]) if r else 0),
+                                   _body_batches(scanned, scanned.kept)):
+                prepared, count = record
+                writer.put(prepared)
                 written += count
                 if on_rows is not None:
                     on_rows(written)
-                if csv_fh is not None:
-                    submit(csv_out, csv_fh.write, lines)
-                if batch is not None:
-                    group.append(batch)
-                    rows += batch.num_rows
-                    if rows >= ROW_GROUP_ROWS:
-                        submit(parquet_out, flush, group)
-                        group, rows = [], 0
-            if parquet is not None and group:
-                submit(parquet_out, flush, group)
-            for future in pending.values():
-                future.result()
-        if parquet is not None:
-            parquet.close()
-            parquet = None
-        if csv_fh is not None:
-            csv_fh.close()
-            csv_fh = None
-    finally:
-        if parquet is not None:
-            parquet.close()
-        if csv_fh is not None:
-            csv_fh.close()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
 
 
 def release_memory() -> None:

@@ -73,6 +73,7 @@ class RawGrid:
     header_rows: list[int] | None = None
     structured: bool = False
     blocks: Callable[[], Iterator[ArrowBlock | list[list[Any]]]] | None = None  # streaming readers
+    reread_cheaply: bool = False  # reading the rows again costs little (text): the engine may read them once
 
     def iter_blocks(self, cells: int) -> Iterator[ArrowBlock | list[list[Any]]]:
         """The rows in blocks of about ``cells`` cells (``blocks`` when the reader streams)."""

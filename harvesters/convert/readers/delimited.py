@@ -64,7 +64,7 @@ class _Whole(Exception):
 class _TextStream:
     def __init__(self, path: Path, limits: Limits) -> None:
         self.path, self.limits = path, limits
-        self.result = ReadResult(format="csv", grids=[RawGrid(blocks=self.blocks)])
+        self.result = ReadResult(format="csv", grids=[RawGrid(blocks=self.blocks, reread_cheaply=True)])
         try:
             self.encoding, self.skip = _choose_encoding(path)
             self._dialect(_sniff_sample(path, self.encoding, self.skip))
