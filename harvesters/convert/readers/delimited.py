@@ -35,6 +35,7 @@ from .. import decode as D
 from ..normalize import TRIM_CHARS
 from ..options import Limits
 from ..sniff import Sniffed
+from ..transcode import cp874_to_utf8
 from .base import ArrowBlock, RawGrid, ReadResult, Reread
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -231,7 +232,7 @@ def _decode_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, i
     if encoding == "cp874":
         counts = D.thai_byte_counts(chunk)
         try:
-            data = chunk.decode("cp874").encode("utf-8")
+            data = cp874_to_utf8(chunk)
         except UnicodeDecodeError:
             raise _Whole("not decodable as cp874") from None
     else:
