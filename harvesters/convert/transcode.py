@@ -24,12 +24,18 @@ _lock = threading.Lock()
 _iconv = None  # the libc functions once checked; False when unusable
 
 
-def cp874_to_utf8(chunk: bytes) -> bytes:
-    """UTF-8 of cp874 ``chunk``; UnicodeDecodeError where Python's codec raises one."""
+def cp874_to_utf8(chunk: bytes, high_bytes: int | None = None) -> bytes:
+    """UTF-8 of cp874 ``chunk``; UnicodeDecodeError where Python's codec raises one.
+    ``high_bytes``: how many bytes of ``chunk`` are 0x80 or above, when the caller knows."""
     libc = _usable()
     if libc is False or not chunk:
         return chunk.decode("cp874").encode("utf-8")
-    return _convert(libc, chunk)
+    if high_bytes is None:
+        import numpy as np
+
+        high_bytes = int(np.count_nonzero(np.frombuffer(chunk, np.uint8) >= 0x80))
+    # Every cp874 character above ASCII is three UTF-8 bytes, but NBSP (0xA0) is two (checked in _load).
+    return _convert(libc, chunk, len(chunk) + 2 * high_bytes - chunk.count(b"\xa0"))
 
 
 def _usable():
@@ -54,14 +60,21 @@ def _load():
         libc.iconv_close.argtypes = [ctypes.c_void_p]
     except (OSError, AttributeError):
         return False
+    api = ctypes.pythonapi
+    api.PyBytes_FromStringAndSize.restype = ctypes.py_object
+    api.PyBytes_FromStringAndSize.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+    api.PyBytes_AsString.restype = ctypes.c_void_p
+    api.PyBytes_AsString.argtypes = [ctypes.py_object]
     for byte in range(256):  # the same text as Python's codec, or the same refusal
         data = bytes([byte])
         try:
             expected: bytes | None = data.decode("cp874").encode("utf-8")
         except UnicodeDecodeError:
             expected = None
+        if expected is not None and byte >= 0x80 and len(expected) != (2 if byte == 0xA0 else 3):
+            return False  # the output size would be wrong
         try:
-            got: bytes | None = _convert(libc, data)
+            got: bytes | None = _convert(libc, data, len(expected or b"x"))
         except UnicodeDecodeError:
             got = None
         except OSError:
@@ -71,17 +84,17 @@ def _load():
     return libc
 
 
-def _convert(libc, chunk: bytes) -> bytes:
+def _convert(libc, chunk: bytes, size: int) -> bytes:
+    """``chunk`` converted into a new bytes object of ``size`` bytes, written in place by iconv
+    (a bytes object filled before anyone sees it, as CPython builds them): no copy of the
+    text with the GIL held."""
     handle = libc.iconv_open(b"UTF-8", _CODE_PAGE)
     if handle is None or handle == _FAILED:
         raise OSError(ctypes.get_errno(), "iconv_open CP874")
     try:
-        room = 3 * len(chunk)  # every cp874 character is at most three UTF-8 bytes
-        out = ctypes.create_string_buffer(room)
+        out = ctypes.pythonapi.PyBytes_FromStringAndSize(None, size)
         src, src_left = ctypes.c_char_p(chunk), ctypes.c_size_t(len(chunk))
-        # From the address, not ctypes.cast: cast ties the buffer into a reference cycle that
-        # only the garbage collector frees (12 MB a chunk, piling up between collections).
-        dst, dst_left = ctypes.c_char_p(ctypes.addressof(out)), ctypes.c_size_t(room)
+        dst, dst_left = ctypes.c_char_p(ctypes.pythonapi.PyBytes_AsString(out)), ctypes.c_size_t(size)
         if libc.iconv(handle, ctypes.byref(src), ctypes.byref(src_left), ctypes.byref(dst),
                       ctypes.byref(dst_left)) == _FAILED:
             code = ctypes.get_errno()
@@ -89,6 +102,8 @@ def _convert(libc, chunk: bytes) -> bytes:
             if code == errno.EILSEQ:
                 raise UnicodeDecodeError("cp874", chunk, at, at + 1, "character maps to <undefined>")
             raise OSError(code, "iconv CP874")
-        return ctypes.string_at(out, room - dst_left.value)
+        if dst_left.value:
+            raise OSError(0, f"iconv CP874 wrote {size - dst_left.value} bytes, {size} expected")
+        return out
     finally:
         libc.iconv_close(handle)

@@ -232,7 +232,7 @@ def _decode_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, i
     if encoding == "cp874":
         counts = D.thai_byte_counts(chunk)
         try:
-            data = cp874_to_utf8(chunk)
+            data = cp874_to_utf8(chunk, high_bytes=counts[0])
         except UnicodeDecodeError:
             raise _Whole("not decodable as cp874") from None
     else:

@@ -33,11 +33,18 @@ def test_iconv_is_used_on_glibc():
     bytes(range(0x80)),
     "รายงานปริมาณน้ำฝน “ปีงบประมาณ 2567” – ๑๒๓ …".encode("cp874") * 1000,
     b"abc,\x00,\xa1\xe0\xa1",
+    b"\xa0no-break\xa0spaces\xa0\x80\x85\x91\x97",  # NBSP is two UTF-8 bytes, the rest three
     b"ok \xa1 then an undefined byte \xdb here",  # 0xDB has no cp874 character
     b"\xff",
 ])
 def test_same_text_or_same_refusal_as_python(data):
     assert ours(data) == python_codec(data)
+
+
+def test_the_count_of_high_bytes_may_come_from_the_caller():
+    data = "ปริมาณฝน\u00a0(มม.) “ปี” …".encode("cp874")
+    high = sum(b >= 0x80 for b in data)
+    assert transcode.cp874_to_utf8(data, high_bytes=high) == data.decode("cp874").encode("utf-8")
 
 
 def test_random_bytes_agree_with_python():
