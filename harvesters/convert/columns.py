@@ -218,12 +218,14 @@ class Evidence:
         if NUMERIC[0] in self.possible or NUMERIC[1] in self.possible:
             marker = _markers(values)
             if marker.any():
-                seen = values.filter(pa.array(marker))
                 if not probe:
-                    self.markers += len(seen)
-                    self.marker_values.update(pc.unique(seen).to_pylist()[:20])
+                    self._count_markers(values.filter(pa.array(marker)))
                 values = values.filter(pa.array(~marker))
             self._numbers(translate_thai_digits(values))
+
+    def _count_markers(self, found: pa.Array) -> None:
+        self.markers += len(found)
+        self.marker_values.update(pc.unique(found).to_pylist()[:20])
 
     def _numbers(self, translated: pa.Array) -> None:
         if not len(translated):
@@ -295,6 +297,36 @@ def cast(col: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
     if kind == DATE:
         typed = parse_dates(translated)
         return typed, pc.cast(typed, pa.string())
+    return _cast_number(translated, kind)
+
+
+def fit_and_cast(col: pa.Array, kind: str, seen: Evidence) -> tuple[pa.Array, pa.Array] | None:
+    """:func:`cast` of a batch of a column typed ``kind`` by the batches before it, adding the
+    batch to ``seen`` (evidence testing ``kind`` alone, :meth:`Evidence.expecting`); None
+    when some value does not fit ``kind``. For dates and numbers the test and the cast share
+    their work: markers, Thai digits and date parsing are done once, by the same rules."""
+    if kind not in (DATE, *NUMERIC) or seen.possible != {kind}:
+        seen.add(col)
+        return cast(col, kind) if kind == TEXT or kind in seen.possible else None
+    raw = nullish_to_null(col)
+    seen.present += len(raw) - raw.null_count
+    if kind in NUMERIC:
+        marker = _markers(raw)
+        if marker.any():
+            seen._count_markers(raw.filter(pa.array(marker)))
+            raw = with_nulls(raw, marker)
+    translated = translate_thai_digits(raw)
+    if kind == DATE:
+        typed = parse_dates(translated)
+        if typed.null_count != translated.null_count:  # a value that is not a date
+            seen.possible.discard(DATE)
+            return None
+        return typed, pc.cast(typed, pa.string())
+    seen._numbers(translated.filter(translated.is_valid()) if translated.null_count else translated)
+    return _cast_number(translated, kind) if kind in seen.possible else None
+
+
+def _cast_number(translated: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
     typed = pc.cast(_plain_number_text(translated), ARROW_TYPES[kind])
     if kind == INTEGER:
         return typed, pc.cast(typed, pa.string())

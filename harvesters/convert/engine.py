@@ -428,25 +428,25 @@ class _OnePass:
         self.inflight.append(self.pool.submit(self._work, block[0], mask))
 
     def _work(self, columns: list[pa.Array], mask: np.ndarray):
-        """Test one block's data rows against the guessed types, then cast them (runs in a worker)."""
+        """Test one block's data rows against the guessed types and cast them (runs in a worker)."""
         if not mask.all():
             keep = pa.array(mask)
             columns = [col.filter(keep) for col in columns]
         rows = int(mask.sum())
         kept = set(self.kept)
         # A value in a column the guess left out would change the table's columns.
-        stray = any(c not in kept and col.null_count < rows and C.nullish_to_null(col).null_count < rows
-                    for c, col in enumerate(columns))
-        record = [columns[c] if c < len(columns) else pa.nulls(rows, pa.string()) for c in self.kept]
-        found = []
-        for col, expected in zip(record, self.expected):
-            seen, counts = expected.expecting(expected.kind()), PiiCounts()
-            seen.add(col)
+        contradicted = any(c not in kept and col.null_count < rows and C.nullish_to_null(col).null_count < rows
+                           for c, col in enumerate(columns))
+        found, cast = [], []
+        for c, kind, expected in zip(self.kept, self.types, self.expected):
+            col = columns[c] if c < len(columns) else pa.nulls(rows, pa.string())
+            seen, counts = expected.expecting(kind), PiiCounts()
             counts.add(col)
             found.append((seen, counts))
-        fits = not stray and all(kind == C.TEXT or kind in seen.possible
-                                 for kind, (seen, _) in zip(self.types, found))
-        return found, self.writer.prepare(record) if fits else None
+            if not contradicted:  # nothing is cast that would be thrown away
+                cast.append(C.fit_and_cast(col, kind, seen))
+                contradicted = cast[-1] is None
+        return found, None if contradicted else self.writer.assemble(cast)
 
     def _accept(self, result) -> None:
         found, prepared = result
@@ -670,7 +670,10 @@ class _TableWriter:
 
     def prepare(self, record: list[pa.Array]) -> tuple[pa.RecordBatch | None, memoryview | bytes]:
         """Typed values and CSV lines of one batch (runs in a worker)."""
-        cast = [C.cast(col, kind) for col, kind in zip(record, self.types)]
+        return self.assemble([C.cast(col, kind) for col, kind in zip(record, self.types)])
+
+    def assemble(self, cast: list[tuple[pa.Array, pa.Array]]) -> tuple[pa.RecordBatch | None, memoryview | bytes]:
+        """The batch and CSV lines of one batch's cast columns (typed values, CSV text)."""
         batch = (pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=self.schema)
                  if self.parquet is not None else None)
         return batch, C.csv_lines([text for _, text in cast]) if self.csv_fh is not None else b""
