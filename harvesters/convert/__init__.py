@@ -5,7 +5,8 @@
 The path through the package: ``sniff`` (what are the bytes?) -> a reader from
 ``readers`` (grids whose rows arrive in blocks) -> ``engine.scan`` (spill, and
 ``table.find_layout``: title, header, body, footer; ``columns``: types) ->
-``engine.check_personal_data`` (``pii``) -> ``engine.write`` (CSV, Parquet).
+``engine.check_personal_data`` (``pii``) -> ``engine.write`` (CSV, Parquet); a
+delimited text is written during its scan when its head's guess holds (one pass).
 Refusals raise :class:`~harvesters.errors.RefusedFile` with a reason word of
 conversion-rules.md, and leave no ``.csv``/``.parquet`` behind.
 """
@@ -186,10 +187,13 @@ def _write_all(out_dir, stem, labelled, formats, csv_bom, *, single) -> list[Tab
                 pending.append((temp, final))
                 paths[fmt] = final
             report = _table_report(label, grid, scanned, paths)
+            ticker = _rows_ticker("write", base, report.rows_written)
             if written is None:
                 engine.write(scanned, engine.temp_name(out_dir, base, "csv") if "csv" in formats else None,
                              engine.temp_name(out_dir, base, "parquet") if "parquet" in formats else None, csv_bom,
-                             _rows_ticker("write", base, report.rows_written))
+                             ticker)
+            elif ticker is not None:
+                ticker(report.rows_written)  # written while it was read
             engine.temp_name(out_dir, base, "schema").write_text(
                 json.dumps(report.schema_, ensure_ascii=False, indent=1), encoding="utf-8")
             engine.release_memory()

@@ -18,6 +18,11 @@ columns from the delimited reader. For each grid:
    spill and gathered again over its body rows only.
 4. ``write``: one read of the spill casts each batch and streams CSV and
    Parquet under temporary names; ``__init__`` renames them when every table is done.
+
+A grid that is cheap to read again (delimited text) is read once instead
+(``_OnePass``): the layout and types guessed from its head are checked against
+every later block while it is cast and written, with no spill; when the whole
+sheet does not bear the guess out, it is read again through the steps above.
 """
 
 from __future__ import annotations
@@ -471,7 +476,7 @@ class _OnePass:
         if not np.array_equal(layout.body[:held_row0], self._guessed_body(0, width[:held_row0])):
             raise _Abandon
         if self.held is not None:
-            columns, n, row0, _ = self.held
+            _, n, row0, _ = self.held
             self._submit(self.held, layout.body[row0 : row0 + n])
             self.held = None
         while self.inflight:
