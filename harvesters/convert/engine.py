@@ -377,7 +377,10 @@ class _OnePass:
         block = (columns, n, row0, width)
         if self.guess is None:
             self.waiting.append(block)
-            if len(self.scanner.head) >= HEAD_ROWS:
+            # The head's rows, or as many blocks as the pass keeps in flight (a very wide file's
+            # head would otherwise wait in memory; a guess from fewer rows is only more often wrong).
+            waiting_cells = sum(n * len(columns) for columns, n, _, _ in self.waiting)
+            if len(self.scanner.head) >= HEAD_ROWS or waiting_cells >= (WORKERS + 1) * BLOCK_CELLS:
                 self._guess(*self.scanner.facts.arrays())
             return
         if self.held is not None:

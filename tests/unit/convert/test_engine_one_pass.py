@@ -101,3 +101,21 @@ def test_a_refused_file_read_once_leaves_nothing(tmp_path, small_chunks):
     with pytest.raises(Exception, match="mobile phone"):
         convert_file(write_csv(tmp_path / "people.csv", lines), out)
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_wide_head_does_not_wait_for_its_two_thousand_rows(tmp_path, small_chunks, spill_writes, monkeypatch):
+    """Blocks waiting for the guess are bounded in cells, not only in rows: a file this wide
+    is guessed from its first blocks, and read once all the same when the guess holds."""
+    monkeypatch.setattr(engine, "BLOCK_CELLS", 2_000)
+    guessed_at = []
+    original = engine._OnePass._guess
+
+    def spy(self, width, *args):
+        guessed_at.append(len(width))
+        return original(self, width, *args)
+
+    monkeypatch.setattr(engine._OnePass, "_guess", spy)
+    lines = [",".join(f"c{i}" for i in range(60))] + [",".join(str(r * i) for i in range(60)) for r in range(3000)]
+    report = convert_file(write_csv(tmp_path / "wide.csv", lines), tmp_path / "out")
+    assert guessed_at and guessed_at[0] < engine.HEAD_ROWS
+    assert spill_writes[0] == 0 and report.tables[0].rows_written == 3000
