@@ -161,8 +161,10 @@ class Bench:
     def html_job(self, src: Path, label: str) -> None:
         """One big table on one page: harvest convert only (no peer reads HTML tables in bounded memory)."""
         out = self.work / "out" / "excel-html"
+        # ~20 s a round at 50 MB: one round, as the XLSX (keeps the whole run under 10 minutes).
         self.jobs.append(Job("excel", label, "harvest convert", [HARVEST, "convert", str(src), "--out", str(out)],
-                             self.env, src.stat().st_size, after=lambda r: shutil.rmtree(out, ignore_errors=True)))
+                             self.env, src.stat().st_size, after=lambda r: shutil.rmtree(out, ignore_errors=True),
+                             rounds=self.sizes["slow_rounds"]))
 
     def parse_jobs(self, count: int) -> None:
         sources = inputs.sources_for_parsing(self.work / f"sources-{count}", count)
