@@ -98,6 +98,21 @@ def test_plain_integer_shortcut_agrees_with_the_number_rule():
             assert shortcut, values
 
 
+def test_plain_decimal_shortcut_agrees_with_the_number_rule():
+    from harvesters.convert.normalize import NUMBER
+
+    rng = random.Random(12)
+    pieces = ["0", "1", "5", "9", ".", "00", "10"]
+    for _ in range(3000):
+        values = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(1, 6))]
+        if rng.random() < 0.2:
+            values[rng.randrange(len(values))] = rng.choice(["1,000.5", "-3.5", "+4", "", "๑.๕", "1e3", "1.2.3", "."])
+        array = pa.array(values, pa.string())
+        shortcut = C._plain_decimals(array)
+        rule = all(pc.match_substring_regex(array, NUMBER).to_pylist())
+        assert shortcut == rule or (not shortcut and any(not set(v) <= set("0123456789.") for v in values)), values
+
+
 def test_a_text_that_turns_cp874_after_its_first_mib_is_read_again_as_cp874(tmp_path):
     # The head is plain ASCII (it reads as UTF-8); Thai cp874 rows come after it: the stream
     # starts over as cp874 once a chunk is not UTF-8 and the whole file looks Thai.
