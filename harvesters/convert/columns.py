@@ -308,9 +308,7 @@ def cast(col: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
     """(typed values for Parquet, CSV field text) of one column of one batch."""
     raw = nullish_to_null(col)
     if kind == TEXT:
-        if len(_cells_where(raw, (1, 2**31), b"\x00")):  # native booleans in a text column
-            raw = pc.replace_substring(pc.replace_substring(raw, BOOL_TRUE, "true"), BOOL_FALSE, "false")
-        return raw, csv_quote(raw)
+        return _cast_text(raw)
     if kind == BOOLEAN:
         typed = pc.equal(raw, BOOL_TRUE)
         return typed, pc.if_else(typed, "true", "false")
@@ -330,6 +328,10 @@ def fit_and_cast(col: pa.Array, kind: str, seen: Evidence) -> tuple[pa.Array, pa
     batch to ``seen`` (evidence testing ``kind`` alone, :meth:`Evidence.expecting`); None
     when some value does not fit ``kind``. For dates and numbers the test and the cast share
     their work: markers, Thai digits and date parsing are done once, by the same rules."""
+    if kind == TEXT and not seen.possible:  # text already: count the values, cast them
+        raw = nullish_to_null(col)
+        seen.present += len(raw) - raw.null_count
+        return _cast_text(raw)
     if kind not in (DATE, *NUMERIC) or seen.possible != {kind}:
         seen.add(col)
         return cast(col, kind) if kind == TEXT or kind in seen.possible else None
@@ -349,6 +351,12 @@ def fit_and_cast(col: pa.Array, kind: str, seen: Evidence) -> tuple[pa.Array, pa
         return typed, pc.cast(typed, pa.string())
     seen._numbers(translated.filter(translated.is_valid()) if translated.null_count else translated)
     return _cast_number(translated, kind) if kind in seen.possible else None
+
+
+def _cast_text(raw: pa.Array) -> tuple[pa.Array, pa.Array]:
+    if len(_cells_where(raw, (1, 2**31), b"\x00")):  # native booleans in a text column
+        raw = pc.replace_substring(pc.replace_substring(raw, BOOL_TRUE, "true"), BOOL_FALSE, "false")
+    return raw, csv_quote(raw)
 
 
 def _cast_number(translated: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
