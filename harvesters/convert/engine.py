@@ -287,7 +287,10 @@ class _Scanner:
         self._check(n, len(columns))
         width = np.zeros(n, np.int32)
         for col in columns:
-            width += C.np_bool(col.is_valid())
+            if not col.null_count:
+                width += 1  # the usual column: no blank cell in this block
+            elif col.null_count < n:
+                width += C.np_bool(col.is_valid())
         if columns:
             first = pc.coalesce(*columns)
             notes = C.np_bool(pc.match_substring_regex(pc.utf8_lower(first), _NOTE_RE))
@@ -320,7 +323,9 @@ class _Scanner:
             grow = np.full(len(columns) - len(self.last_value_row), -1, np.int64)
             self.last_value_row = np.concatenate([self.last_value_row, grow])
         for c, col in enumerate(columns):
-            if col.null_count < n:
+            if not col.null_count:
+                self.last_value_row[c] = self.rows + n - 1
+            elif col.null_count < n:
                 valid = C.np_bool(col.is_valid())
                 self.last_value_row[c] = self.rows + n - 1 - int(np.argmax(valid[::-1]))
         width = np.minimum(width, np.iinfo(np.uint16).max).astype(np.uint16)
