@@ -5,7 +5,7 @@ every candidate delimiter parses a sample, and the one giving the most rows
 with the same number (> 1) of fields wins. Line ends CR, LF and CRLF all work.
 
 The text streams in chunks of ``CHUNK_BYTES`` that end after a line break:
-decoded (UTF-8 checked, or cp874 with Python's own codec) and split in worker
+decoded (UTF-8 checked, or cp874 through iconv, see transcode.py) and split in worker
 threads, vectorised with pyarrow. Lines whose quoting is simple are split by
 byte positions; a chunk with any other line goes through ``csv.reader``.
 The encoding is judged on the head and verified on every chunk: a later
