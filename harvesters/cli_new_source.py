@@ -56,6 +56,22 @@ def _kinds() -> list[str]:
     return [k.model_fields["kind"].annotation.__args__[0] for k in SOURCE_KINDS]
 
 
+class _KindChoice(click.Choice):
+    """The source kinds, looked up when the option is used: importing every kind's config
+    model (pydantic) would slow each `harvest` command down, `harvest convert` included."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self):
+        return _kinds()
+
+    @choices.setter
+    def choices(self, _value) -> None:
+        pass
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -75,7 +91,7 @@ def _settings_pairs(pairs: tuple[str, ...]) -> dict:
 @click.command("new-source", help="write a source config (and, from --sample, a starter expectation suite)")
 @click.option("--id", "source_id", metavar="ID", help="source id: lower-case ASCII, digits, '-'; the dataset's URL name")
 @click.option("--agency", metavar="NAME", help="the agency's portal organization (its folder under include/sources)")
-@click.option("--kind", type=click.Choice(_kinds()), help="how the files are published (default http)")
+@click.option("--kind", type=_KindChoice(), help="how the files are published (default http)")
 @click.option("--url", help="the file's address (http), or the page, API or catalog address (other kinds)")
 @click.option("--file-title", help="resource name of the file on the portal (http; default: the dataset title)")
 @click.option("--schedule", help="cron expression or preset (default @daily)")

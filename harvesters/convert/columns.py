@@ -169,6 +169,32 @@ def _plain_integers(values: pa.Array) -> bool:
     return bool(((data[offsets[:-1]] != 0x30) | (sizes == 1)).all())
 
 
+def _grouped_integers(values: pa.Array) -> bool:
+    """Whether every value is ASCII digits starting 1-9, either plain or in thousands
+    groups (``1,542,185``): integers by the NUMBER rule, told by byte tests instead of
+    the regex. False says nothing: the regex decides then. ``values`` holds no nulls."""
+    data, offsets = string_buffers(values)
+    sizes = np.diff(offsets)
+    if not len(sizes) or not sizes.all():
+        return False
+    body = data[offsets[0] : offsets[-1]]
+    comma = body == 0x2C
+    if not (((body - np.uint8(0x30)) < 10) | comma).all():
+        return False
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    if not ((body[starts] - np.uint8(0x31)) < 9).all():
+        return False
+    commas_before = np.zeros(len(body) + 1, np.int32)
+    np.cumsum(comma, dtype=np.int32, out=commas_before[1:])
+    count = commas_before[ends] - commas_before[starts]
+    grouped = count > 0
+    # k commas: 1-3 digits, then k groups of four bytes (",ddd").
+    if not ((count[grouped] == sizes[grouped] // 4) & (sizes[grouped] % 4 != 0)).all():
+        return False
+    # As many commas as groups: each must sit 4, 8, ... bytes before the value's end.
+    return all(comma[ends[count >= j] - 4 * j].all() for j in range(1, int(count.max(initial=0)) + 1))
+
+
 def _plain_decimals(values: pa.Array) -> bool:
     """Whether every value is ASCII digits with at most one point, not last, and no leading
     zero before the point (``12.5``, ``0.25``, ``.5``, ``7``): numbers by the NUMBER rule, told
@@ -254,7 +280,7 @@ class Evidence:
     def _numbers(self, translated: pa.Array) -> None:
         if not len(translated):
             return
-        plain = _plain_integers(translated)
+        plain = _plain_integers(translated) or _grouped_integers(translated)
         if not plain and not _plain_decimals(translated) \
                 and not np_bool(pc.match_substring_regex(translated, NUMBER)).all():
             self.possible -= set(NUMERIC)
@@ -264,7 +290,8 @@ class Evidence:
         if not plain and pc.any(pc.match_substring(translated, ".")).as_py():
             self.possible.discard(INTEGER)
             return
-        long = np.flatnonzero(_np_int(pc.utf8_length(translated)) > _INT_SAFE_LENGTH)
+        # Byte lengths are character lengths: a value the NUMBER rule reads is ASCII.
+        long = np.flatnonzero(np.diff(string_buffers(translated)[1]) > _INT_SAFE_LENGTH)
         for i in long:  # might not fit int64: ask Python
             number = int(translated[int(i)].as_py().replace(",", ""))
             if not -(2**63) <= number < 2**63:
@@ -360,16 +387,80 @@ def _cast_text(raw: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 def _cast_number(translated: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
-    typed = pc.cast(_plain_number_text(translated), ARROW_TYPES[kind])
+    plain = _plain_number_text(translated)
+    typed = pc.cast(plain, ARROW_TYPES[kind])
     if kind == INTEGER:
-        return typed, pc.cast(typed, pa.string())
+        return typed, _number_text(plain, typed, lambda values: pc.cast(values, pa.string()), decimal=False)
     # The rules read "-0" as the integer 0: float(0) has no sign.
     zero = np.flatnonzero(np_bool(pc.equal(typed, 0.0)))
     if len(zero):
         integer_zero = np.zeros(len(typed), bool)
         integer_zero[zero] = ~np_bool(pc.match_substring(translated.take(pa.array(zero)), "."))
         typed = pc.if_else(pa.array(integer_zero), pa.scalar(0.0), typed)
-    return typed, decimal_csv_text(typed)
+    return typed, _number_text(plain, typed, decimal_csv_text, decimal=True)
+
+
+def _number_text(plain: pa.Array, typed: pa.Array, render, decimal: bool) -> pa.Array:
+    """``render(typed)`` (the CSV text of the numbers), printing only the values whose own
+    text differs from it: most numbers are written as the rules print them already."""
+    redo = _not_as_printed(plain, decimal)
+    if redo is None:
+        return render(typed)
+    if not len(redo):
+        return plain
+    mask = np.zeros(len(plain), bool)
+    mask[redo] = True
+    return pc.replace_with_mask(plain, pa.array(mask), render(typed.take(pa.array(redo))))
+
+
+_MAX_EXACT_DIGITS = 15  # a decimal text of at most 15 digits is the shortest repr of its float
+
+
+def _not_as_printed(plain: pa.Array, decimal: bool) -> np.ndarray | None:
+    """Indexes of the present values of ``plain`` (the text a number column's values were
+    cast from) whose text is not what ``format_number`` prints for them; None when that is
+    not cheap to tell. As printed: digits, no leading zero (``0`` and ``0.5`` are fine), an
+    optional ``-`` before a digit 1-9, and for decimals at most 15 digits, no point first or
+    last and no trailing zero after the point (``2.50`` prints ``2.5``). A text of at most
+    15 significant digits is the shortest that reads back to its float (DBL_DIG), so repr
+    prints it unchanged; format_number writes an exponent out again."""
+    data, offsets = string_buffers(plain)
+    base, end = int(offsets[0]), int(offsets[-1])
+    body = data[base:end]
+    starts, ends = offsets[:-1] - base, offsets[1:] - base
+    sizes = ends - starts
+    valid = np_bool(plain.is_valid()) if plain.null_count else np.ones(len(plain), bool)
+    point = body == 0x2E
+    other = ((body - np.uint8(0x30)) >= 10) & ~point if decimal else (body - np.uint8(0x30)) >= 10
+    odd = np.flatnonzero(other)
+    if len(odd):
+        if len(odd) > len(plain) // 8 + 64:
+            return None  # not the usual column: the per-value look would cost more than it saves
+        owner = np.searchsorted(ends, odd, side="right")
+        minus = (body[odd] == 0x2D) & (odd == starts[owner]) & (sizes[owner] > 1)
+        minus[minus] = (body[np.minimum(odd[minus] + 1, len(body) - 1)] - np.uint8(0x31)) < 9  # not "-0"
+        if (valid[owner] & ~minus).any():
+            return None  # a sign or character only the full rules handle (nulls may hold any text)
+    if not len(body):
+        return np.zeros(0, np.int64)
+    present = valid & (sizes > 0)
+    top = len(body) - 1  # empty and null values index within the buffer too; their bytes do not count
+    signed = present & (body[np.minimum(starts, top)] == 0x2D)
+    lead = starts + signed
+    lead_byte = body[np.minimum(lead, top)]
+    digits = sizes - signed
+    if not decimal:
+        bad = present & (lead_byte == 0x30) & (digits > 1)
+        return np.flatnonzero(bad)
+    points = np.zeros(len(body) + 1, np.int32)
+    np.cumsum(point, dtype=np.int32, out=points[1:])
+    npoints = points[ends] - points[starts]
+    last = body[np.clip(ends - 1, 0, top)]
+    bad = (npoints > 1) | (digits - npoints > _MAX_EXACT_DIGITS) | (lead_byte == 0x2E) | (last == 0x2E)
+    bad |= (npoints == 1) & (last == 0x30)
+    after_lead = body[np.minimum(lead + 1, top)]
+    bad |= (lead_byte == 0x30) & (digits > 1) & (after_lead != 0x2E)
+    return np.flatnonzero(present & bad)
 
 
 def decimal_csv_text(floats: pa.Array) -> pa.Array:

@@ -204,6 +204,34 @@ def _gather(columns: list[pa.Array]) -> list[tuple[C.Evidence, PiiCounts]]:
     return found
 
 
+# The first byte a note row's first cell may start with, any case (the Thai prefixes also
+# by their first letter's other two bytes): only the rare rows that do are matched in full.
+_NOTE_FIRST = np.array(sorted({ord(ch) for p in NOTE_PREFIXES for ch in (p[0].lower(), p[0].upper()) if ch.isascii()}
+                              | {p.encode()[0] for p in NOTE_PREFIXES}), np.uint8)
+_NOTE_THAI = np.array(sorted({int.from_bytes(p.encode()[1:3], "big") for p in NOTE_PREFIXES if p.encode()[0] == 0xE0}))
+
+
+def _note_rows(columns: list[pa.Array], n: int) -> np.ndarray:
+    """Whether each row's first non-blank cell starts like a note (``table.is_note_row``)."""
+    notes = np.zeros(n, bool)
+    if not columns:
+        return notes
+    first = columns[0] if not columns[0].null_count else pc.coalesce(*columns)
+    data, offsets = C.string_buffers(first)
+    padded = np.concatenate((data, np.zeros(3, np.uint8)))  # a null or empty last value indexes past the text
+    starts = offsets[:-1].astype(np.int64)
+    where = np.flatnonzero(np.isin(padded[starts], _NOTE_FIRST) & (np.diff(offsets) > 0))
+    thai = padded[starts[where]] == 0xE0
+    if thai.any():
+        at = starts[where[thai]]
+        thai[thai] = np.isin((padded[at + 1].astype(np.int64) << 8) | padded[at + 2], _NOTE_THAI, invert=True)
+        where = where[~thai]
+    if len(where):
+        subset = first.take(pa.array(where))
+        notes[where] = C.np_bool(pc.match_substring_regex(pc.utf8_lower(subset), _NOTE_RE))
+    return notes
+
+
 class _Scanner:
     def __init__(self, grid: RawGrid, tmp: Path, label: str, limits: Limits, pool: ThreadPoolExecutor,
                  on_rows: Callable[[int], None] | None = None, outputs: Outputs | None = None) -> None:
@@ -291,11 +319,7 @@ class _Scanner:
                 width += 1  # the usual column: no blank cell in this block
             elif col.null_count < n:
                 width += C.np_bool(col.is_valid())
-        if columns:
-            first = pc.coalesce(*columns)
-            notes = C.np_bool(pc.match_substring_regex(pc.utf8_lower(first), _NOTE_RE))
-        else:
-            notes = np.zeros(n, bool)
+        notes = _note_rows(columns, n)
         if len(self.head) < HEAD_ROWS:
             take = min(n, HEAD_ROWS - len(self.head))
             values = [col.slice(0, take).to_pylist() for col in columns]

@@ -128,3 +128,78 @@ def test_a_text_that_turns_cp874_after_its_first_mib_is_read_again_as_cp874(tmp_
     table = report.tables[0]
     assert table.rows_written == 170_000
     assert open(table.csv, encoding="utf-8").read().rstrip("\n").rsplit("\n", 1)[1] == "สถานีที่ 19999,19999"
+
+
+def test_number_text_reuses_only_text_the_rules_print_unchanged():
+    from harvesters.convert.normalize import _NUMBER
+
+    rng = random.Random(17)
+    pieces = ["0", "1", "5", "9", "00", "10", "12", "100", "123456789", "999999999999", "1234567"]
+    for kind in (C.INTEGER, C.DECIMAL):
+        for _ in range(300):
+            values = []
+            for _ in range(rng.randint(1, 40)):
+                text = rng.choice(["", "-", "+"]) + "".join(rng.choice(pieces) for _ in range(rng.randint(1, 3)))
+                if kind == C.DECIMAL and rng.random() < 0.6:
+                    text = text + "." + rng.choice(pieces)
+                if kind == C.DECIMAL and rng.random() < 0.05:
+                    text = rng.choice(["", "-"]) + "." + rng.choice(pieces)
+                if _NUMBER.match(text) and (kind == C.DECIMAL or abs(int(text)) < 2**63):
+                    values.append(text)
+                elif rng.random() < 0.3:
+                    values.append(None)
+            # Nulls made from markers and dashes keep their text in the buffers.
+            col = C.nullish_to_null(pa.array(values + ["-", "N/A"], pa.string()))
+            col = C.with_nulls(col, C._markers(col))
+            typed, text = C._cast_number(col, kind)
+            if kind == C.INTEGER:
+                expected = pc.cast(typed, pa.string())
+            else:
+                expected = C.decimal_csv_text(typed)
+            assert text.to_pylist() == expected.to_pylist(), values
+
+
+def test_number_text_keeps_the_source_text_of_a_plain_column():
+    col = pa.array(["12.5", None, "0.25", "3", "-7.75", "0.00001", "2.50", ".5"], pa.string())
+    typed, text = C._cast_number(col, C.DECIMAL)
+    assert text.to_pylist() == ["12.5", None, "0.25", "3", "-7.75", "0.00001", "2.5", "0.5"]
+    assert C._not_as_printed(col, decimal=True).tolist() == [6, 7]
+    assert C._not_as_printed(pa.array(["10", "0", "-3", None]), decimal=False).tolist() == []
+    assert C._not_as_printed(pa.array(["-0", "5"]), decimal=False) is None  # "-0" prints "0": the full cast decides
+
+
+def test_note_rows_match_the_table_rule():
+    from harvesters.convert.engine import _note_rows
+    from harvesters.convert.table import NOTE_PREFIXES
+
+    rng = random.Random(19)
+    starts = list(NOTE_PREFIXES) + ["SOURCE", "Note", "ที่", "แหล่ง", "หมาย", "ทาง", "แม่", "หก", "(C)", "x", "1", "ก", ""]
+    for _ in range(300):
+        width = rng.randint(1, 3)
+        rows = []
+        for _ in range(rng.randint(0, 30)):
+            row = [rng.choice(starts) + rng.choice(["", " 2567", "ข"]) if rng.random() < 0.7 else None
+                   for _ in range(width)]
+            rows.append([v or None for v in row])
+        columns = [pa.array([row[c] for row in rows], pa.string()) for c in range(width)]
+        expected = [next((v for v in row if v is not None), "").lower().startswith(NOTE_PREFIXES) for row in rows]
+        assert _note_rows(columns, len(rows)).tolist() == expected
+
+
+def test_grouped_integers_are_integers_by_the_number_rule():
+    from harvesters.convert.normalize import _NUMBER
+
+    rng = random.Random(23)
+    told = 0
+    for _ in range(2000):
+        values = [rng.choice(["1", "12", "123", "0", "1234", ""]) + "".join(
+                  rng.choice([",123", ",000", ",12", "45", ",", ".5"]) for _ in range(rng.randint(0, 3)))
+                  for _ in range(rng.randint(1, 4))]
+        col = pa.array(values, pa.string())
+        if C._grouped_integers(col):
+            told += 1
+            assert all(_NUMBER.match(v) and "." not in v for v in values), values
+        elif all(_NUMBER.match(v) and "." not in v and v[0] != "0" for v in values):
+            raise AssertionError(f"grouped integers not told: {values}")
+    assert told > 100
+    assert C._grouped_integers(pa.array(["1,542,185", "800,829", "12", "1,000,000,000"]))
