@@ -50,6 +50,7 @@ from .table import NOTE_PREFIXES, Layout, clean_cell, find_layout, row_facts
 HEAD_ROWS = 2000  # rows kept as cells for the table finder
 BLOCK_CELLS = 500_000  # native cells converted to Arrow at a time
 ROW_GROUP_ROWS = 128 * 1024  # Parquet row group size
+DICTIONARY_MAX_SHARE = 3  # Parquet dictionary encoding for columns with at most a third of their values distinct
 WORKERS = 2
 
 _NOTE_RE = "^(?:" + "|".join("".join(f"\\x{{{ord(ch):x}}}" for ch in p) for p in NOTE_PREFIXES) + ")"
@@ -687,6 +688,7 @@ class _TableWriter:
         self.schema = arrow_schema(names, types)
         self.paths = [p for p in (csv_path, parquet_path) if p is not None]
         self.csv_fh = self.parquet = None
+        self.parquet_path = parquet_path
         self.threads: list[ThreadPoolExecutor] = []
         self.pending: dict[ThreadPoolExecutor, Future] = {}
         self.group: list[pa.RecordBatch] = []
@@ -698,8 +700,7 @@ class _TableWriter:
                 self.csv_out = ThreadPoolExecutor(max_workers=1)
                 self.threads.append(self.csv_out)
             if parquet_path is not None:
-                self.parquet = pq.ParquetWriter(str(parquet_path), self.schema, compression="zstd")
-                self.parquet_out = ThreadPoolExecutor(max_workers=1)
+                self.parquet_out = ThreadPoolExecutor(max_workers=1)  # the writer opens with the first rows
                 self.threads.append(self.parquet_out)
         except BaseException:
             self.abort()
@@ -712,7 +713,7 @@ class _TableWriter:
     def assemble(self, cast: list[tuple[pa.Array, pa.Array]]) -> tuple[pa.RecordBatch | None, memoryview | bytes]:
         """The batch and CSV lines of one batch's cast columns (typed values, CSV text)."""
         batch = (pa.RecordBatch.from_arrays([typed for typed, _ in cast], schema=self.schema)
-                 if self.parquet is not None else None)
+                 if self.parquet_path is not None else None)
         return batch, C.csv_lines([text for _, text in cast]) if self.csv_fh is not None else b""
 
     def put(self, prepared: tuple[pa.RecordBatch | None, memoryview | bytes]) -> None:
@@ -728,7 +729,20 @@ class _TableWriter:
     def _flush(self) -> None:
         group, self.group, self.group_rows = self.group, [], 0
         table = pa.Table.from_batches(group, schema=self.schema)
+        if self.parquet is None:
+            self._open_parquet(table.slice(0, ROW_GROUP_ROWS))
         self._submit(self.parquet_out, self.parquet.write_table, table, ROW_GROUP_ROWS)
+
+    def _open_parquet(self, first: pa.Table | None) -> None:
+        """Open the Parquet file, with dictionary encoding for the columns whose first row
+        group repeats its values: a column of mostly distinct values (codes, counts) is
+        smaller and about twice as fast to write without it (Arrow would build the
+        dictionary, find it too big and fall back to plain encoding)."""
+        repeated = True if first is None else [
+            name for name, col in zip(first.column_names, first.columns)
+            if pc.count_distinct(col).as_py() * DICTIONARY_MAX_SHARE <= max(len(col) - col.null_count, 1)]
+        self.parquet = pq.ParquetWriter(str(self.parquet_path), self.schema, compression="zstd",
+                                        use_dictionary=repeated)
 
     def _submit(self, thread: ThreadPoolExecutor, work, *args) -> None:
         if thread in self.pending:
@@ -738,8 +752,10 @@ class _TableWriter:
     def close(self) -> None:
         """Write what is left and close the files (complete now)."""
         try:
-            if self.parquet is not None and self.group:
+            if self.group:
                 self._flush()
+            elif self.parquet_path is not None and self.parquet is None:
+                self._open_parquet(None)  # no rows: the file holds the schema
             for future in self.pending.values():
                 future.result()
             self.pending = {}

@@ -218,3 +218,17 @@ def test_importing_the_converter_does_not_import_pandas():
 
     code = "import sys, harvesters.convert; print('pandas' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_parquet_dictionary_encodes_only_columns_that_repeat_their_values(tmp_path):
+    path = tmp_path / "stations.csv"
+    lines = ["code,province,count,rain"] + [
+        f"S{i:05d},{['เชียงใหม่', 'ลำพูน', 'ยะลา'][i % 3]},{1000 + 7 * i},{(i % 20) / 2}" for i in range(600)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    convert_file(path, tmp_path / "out")
+    parquet = pq.ParquetFile(tmp_path / "out" / "stations.parquet")
+    group = parquet.metadata.row_group(0)
+    dictionary = {parquet.schema_arrow.names[i]: group.column(i).has_dictionary_page for i in range(group.num_columns)}
+    # Codes and counts are all distinct: plain encoding is smaller and faster; provinces and rain repeat.
+    assert dictionary == {"code": False, "province": True, "count": False, "rain": True}
+    assert parquet.read().column("count").to_pylist()[:2] == [1000, 1007]
