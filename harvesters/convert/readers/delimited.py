@@ -21,6 +21,7 @@ import csv
 import io
 import re
 from collections import Counter, deque
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -255,30 +256,84 @@ def _chunk_work(chunk: bytes, last: bool, encoding: str, splitter: "_Splitter", 
     """Decode and split one chunk (runs in a worker), assuming no record is
     carried from the chunk before; when one is, the caller splits ``data`` again."""
     data, counts, fffd = _decode_chunk(chunk, encoding)
-    rows, carried = splitter.split_from(data, last, b"")
+    # cp874 has one trim character above ASCII (NBSP): one look at the raw chunk instead of the UTF-8 text.
+    wide = any(byte in chunk for byte in _CP874_WIDE_TRIM) if encoding == "cp874" else None
+    rows, carried = splitter.split_from(data, last, b"", wide)
     return data, last, counts, fffd, carried, _columns(rows, max_columns) if rows is not None and len(rows) else None
 
 
-def _columns(rows: pa.ListArray, max_columns: int) -> ArrowBlock:
+@dataclass
+class _Rows:
+    """A chunk's rows: row r's cells are ``values[stride * k]`` for k in ``offsets[r]:offsets[r + 1]``
+    (trimmed, null when blank)."""
+
+    values: pa.StringArray
+    offsets: np.ndarray
+    stride: int
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def _cells(data: bytes, a: np.ndarray, seps: np.ndarray, row_offsets: np.ndarray, quote: str, wide: bool) -> _Rows:
+    """The cells of ``data`` ended by the separators at ``seps`` (delimiters and line breaks),
+    trimmed, without copying the text: cell k is value 2k of a string array over ``data``
+    whose odd values are what lies between cells (a separator, and the spaces and quotes
+    trimmed off). Trimming moves a cell's bounds; ``quote``: quotes are trimmed too; ``wide``:
+    the text may hold a trim character above ASCII (see _may_hold_wide_trim)."""
+    n = len(seps)
+    starts = np.empty(n, np.int64)
+    starts[0] = 0
+    starts[1:] = seps[:-1] + 1
+    ends = seps.astype(np.int64)
+    trim = _QUOTE_TRIM_TABLES[quote] if quote else _TRIM_TABLE
+    step = np.flatnonzero(trim[a[starts]] & (starts < ends))
+    while len(step):
+        starts[step] += 1
+        step = step[(starts[step] < ends[step]) & trim[a[np.minimum(starts[step], len(a) - 1)]]]
+    step = np.flatnonzero(trim[a[ends - 1]] & (ends > starts))
+    while len(step):
+        ends[step] -= 1
+        step = step[(ends[step] > starts[step]) & trim[a[ends[step] - 1]]]
+    bounds = np.empty(2 * n + 1, np.int32)
+    bounds[0 : 2 * n : 2] = starts
+    bounds[1 : 2 * n : 2] = ends
+    bounds[2 * n] = len(a)
+    blank = starts == ends
+    bitmap = None
+    if blank.any():
+        valid = np.ones(2 * n, bool)
+        valid[0::2] = ~blank
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    values = pa.StringArray.from_buffers(2 * n, pa.py_buffer(bounds), pa.py_buffer(data), bitmap)
+    if wide:  # NBSP, ideographic spaces...: the Unicode trim, on a copy
+        cells = _trim(values.take(_int_array(np.arange(0, 2 * n, 2))), quote)
+        return _Rows(_blank_as_null(cells), row_offsets, 1)
+    return _Rows(values, row_offsets, 2)
+
+
+def _blank_as_null(values: pa.StringArray) -> pa.StringArray:
+    empty = np.diff(C.string_buffers(values)[1]) == 0
+    return C.with_nulls(values, empty) if empty.any() else values
+
+
+def _columns(rows: _Rows, max_columns: int) -> ArrowBlock:
     """Trimmed cells per column (null = blank or missing)."""
-    offsets = rows.offsets.to_numpy().astype(np.int64)
+    offsets = rows.offsets
     nfields = np.diff(offsets)
     if len(nfields) and int(nfields.max()) > max_columns:
         raise RefusedFile("size", f"limit max_columns: a row holds {int(nfields.max())} fields (limit {max_columns})")
-    values = rows.values
-    empty = np.diff(C.string_buffers(values)[1]) == 0
-    if empty.any():
-        values = C.with_nulls(values, empty)
+    values, stride = rows.values, rows.stride
     ncols = int(nfields.max()) if len(nfields) else 0
     cells = []
     starts = offsets[:-1]
     if len(nfields) and int(nfields.min()) == ncols:  # every row has every field: no gaps to fill
         for i in range(ncols):
-            cells.append(values.take(_int_array(starts + i)))
+            cells.append(values.take(_int_array((starts + i) * stride)))
     else:
         for i in range(ncols):
             has = nfields > i
-            cells.append(values.take(pa.array(np.where(has, starts + i, 0), mask=~has)))
+            cells.append(values.take(pa.array(np.where(has, (starts + i) * stride, 0), mask=~has)))
     # Trailing columns that are blank everywhere in this block are not columns of it.
     while cells and cells[-1].null_count == len(nfields):
         cells.pop()
@@ -286,8 +341,22 @@ def _columns(rows: pa.ListArray, max_columns: int) -> ArrowBlock:
 
 
 _ASCII_TRIM = "".join(ch for ch in TRIM_CHARS if ord(ch) < 0x80)
+
+
+def _in_cp874(ch: str) -> bool:
+    try:
+        ch.encode("cp874")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+_TRIM_TABLE = np.zeros(256, bool)  # by byte: an ASCII trim character
+_TRIM_TABLE[[ord(ch) for ch in _ASCII_TRIM]] = True
+_QUOTE_TRIM_TABLES = {quote: _TRIM_TABLE | (np.arange(256) == ord(quote)) for quote in "\"'"}
 _WIDE_TRIM = [ch.encode() for ch in TRIM_CHARS if ord(ch) >= 0x80]  # two or three UTF-8 bytes each
 _WIDE_LEADS = sorted({e[0] for e in _WIDE_TRIM})
+_CP874_WIDE_TRIM = [ch.encode("cp874") for ch in TRIM_CHARS if ord(ch) >= 0x80 and _in_cp874(ch)]
 _WIDE_CODES = np.array(sorted({int.from_bytes(e, "big") for e in _WIDE_TRIM}), np.int64)
 
 
@@ -367,8 +436,10 @@ class _Splitter:
         fld = f"(?: *{q}[^{q}]*{q}|[^{q}{d}\\r\\n]*)"
         self.simple = f"^{fld}(?:{d}{fld})*(?:\\r\\n|\\r|\\n)$"
 
-    def split_from(self, data: bytes, last: bool, pending: bytes) -> tuple[pa.ListArray | None, bytes]:
-        """(rows, the text of a record the chunk ends inside) of ``pending + data``. Stateless."""
+    def split_from(self, data: bytes, last: bool, pending: bytes,
+                   wide: bool | None = None) -> tuple[_Rows | None, bytes]:
+        """(rows, the text of a record the chunk ends inside) of ``pending + data``. Stateless.
+        ``wide``: whether the text may hold a trim character above ASCII, when the caller knows."""
         if pending:
             data = pending + data
         original = data
@@ -406,11 +477,9 @@ class _Splitter:
             raise RefusedFile("size", f"limit max_line_bytes: a line is longer than {self.max_line} bytes")
         seps = pos[is_sep]
         row_ends = np.flatnonzero(is_break[is_sep])
-        blanked = a.copy()
-        blanked[seps] = 32  # the separator becomes a space, which trimming removes
-        values = _string_array(pa.py_buffer(blanked), np.concatenate(([0], seps + 1)))
-        values = _trim(values, self.quote if quoted else "", _may_hold_wide_trim(data))
-        return pa.ListArray.from_arrays(pa.array(np.concatenate(([0], row_ends + 1)), pa.int32()), values), b""
+        if wide is None:
+            wide = _may_hold_wide_trim(data)
+        return _cells(data, a, seps, np.concatenate(([0], row_ends + 1)), self.quote if quoted else "", wide), b""
 
     @staticmethod
     def _surely_simple(a: np.ndarray, breaks: np.ndarray, quotes: np.ndarray, d: int) -> bool:
@@ -434,7 +503,7 @@ class _Splitter:
         ok_close = (after == d) | (after == 10) | (after == 13)
         return bool(ok_open.all() and ok_close.all())
 
-    def _slow(self, data: bytes, last: bool) -> tuple[pa.ListArray | None, bytes]:
+    def _slow(self, data: bytes, last: bool) -> tuple[_Rows | None, bytes]:
         lines = io.StringIO(data.decode("utf-8"), newline="").readlines()
         feed = iter(lines + ([] if last else [_SENTINEL]))
         reader = csv.reader(feed, delimiter=self.delimiter, quotechar=self.quote, skipinitialspace=True)
@@ -453,7 +522,8 @@ class _Splitter:
         if not rows:
             return None, pending
         rows = pa.array(rows, type=pa.list_(pa.string()))
-        return pa.ListArray.from_arrays(rows.offsets, pc.utf8_trim(rows.values, characters=TRIM_CHARS)), pending
+        values = pc.utf8_trim(rows.values, characters=TRIM_CHARS)
+        return _Rows(_blank_as_null(values), rows.offsets.to_numpy().astype(np.int64), 1), pending
 
 
 # --- dialect -------------------------------------------------------------------------------

@@ -203,3 +203,48 @@ def test_grouped_integers_are_integers_by_the_number_rule():
             raise AssertionError(f"grouped integers not told: {values}")
     assert told > 100
     assert C._grouped_integers(pa.array(["1,542,185", "800,829", "12", "1,000,000,000"]))
+
+
+def _reference_columns(text: str, delimiter: str) -> list[list[str | None]]:
+    """csv.reader's rows (skipinitialspace), cells trimmed by the rules, blank as None, as columns;
+    trailing columns blank throughout are not columns."""
+    rows = [[C.canonical(cell) for cell in row] for row in delimited.parse(text, delimiter)]
+    width = max((len(row) for row in rows), default=0)
+    columns = [[row[i] if i < len(row) else None for row in rows] for i in range(width)]
+    while columns and all(v is None for v in columns[-1]):
+        columns.pop()
+    return columns
+
+
+def test_splitter_splits_as_csv_reader_does(monkeypatch):
+    rng = random.Random(29)
+    plain = ["a", "ข", "12", " ", "  ", "\u00a0", "\u3000", "x'y", "ก ข", "“ไทย”", "–", "\u200b"]
+    quoted = ['"q,1"', ' "q 2"', '""', '" ข "']  # whole cells
+    quoting = ['"a""b"', '"line\nbreak"', 'x"y', '"a" b']
+    slow = []
+    original = delimited._Splitter._slow
+    monkeypatch.setattr(delimited._Splitter, "_slow", lambda self, *a: slow.append(1) or original(self, *a))
+    for _ in range(600):
+        odd = rng.random() < 0.3
+        delimiter = rng.choice([",", ";", "\t", "|"])
+        end = rng.choice(["\n", "\r\n", "\r"])
+        lines = []
+        for _ in range(rng.randint(1, 12)):
+            cells = [rng.choice(quoted) if rng.random() < 0.2 else
+                     "".join(rng.choice(plain + (quoting if odd else [])) for _ in range(rng.randint(0, 3)))
+                     for _ in range(rng.randint(1, 5))]
+            lines.append(delimiter.join(cells))
+        text = end.join(lines) + rng.choice([end, ""])
+        splitter = delimited._Splitter(delimiter, '"', 1 << 20)
+        rows, pending = splitter.split_from(text.encode(), True, b"")
+        got = delimited._columns(rows, 1000).columns if rows is not None and len(rows) else []
+        assert pending == b""
+        assert [col.to_pylist() for col in got] == _reference_columns(text, delimiter), text
+    assert 50 < len(slow) < 300  # both the byte splitter and csv.reader were asked
+
+
+def test_a_cp874_chunk_is_trimmed_of_nbsp_by_its_raw_bytes():
+    splitter = delimited._Splitter(",", '"', 1 << 20)
+    *_, block = delimited._chunk_work("\u00a0ก ข\u00a0, 1\n2,3\n".encode("cp874"), True, "cp874", splitter, 100)
+    assert block.columns[0].to_pylist() == ["ก ข", "2"]
+    assert delimited._CP874_WIDE_TRIM == [b"\xa0"]  # cp874 holds no other trim character above ASCII
