@@ -35,7 +35,6 @@ BOOL_TRUE, BOOL_FALSE = "\x00true", "\x00false"
 # Nulls in a column whose other values are all numbers (compared case-insensitively).
 NULL_MARKERS = ("na", "n/a", "n.a.", "n.a", "#value!", "#div/0!", "#n/a", "#ref!", "#name?", "#num!", "#null!")
 _INT_SAFE_LENGTH = 18  # sign, digits and commas: at most 18 characters always fit int64
-_THAI_DIGITS = "๐๑๒๓๔๕๖๗๘๙"
 _MONTH_KEYS = list(THAI_MONTHS)
 _MONTH_NUMBERS = np.array([THAI_MONTHS[k] for k in _MONTH_KEYS], dtype=np.int64)
 NUMERIC = (INTEGER, DECIMAL)
@@ -116,22 +115,26 @@ def _has_byte(values: pa.Array, byte: int) -> bool:
 
 
 def translate_thai_digits(values: pa.Array) -> pa.Array:
-    """Thai digits ๐-๙ to 0-9 (only values holding one are rewritten)."""
+    """Thai digits ๐-๙ to 0-9, as a byte operation: U+0E50..U+0E59 is E0 B9 90..99 in UTF-8,
+    so each becomes its last byte less 0x60 and its first two bytes go."""
     data, offsets = string_buffers(values)
-    data = data[offsets[0] : offsets[-1]]
-    if len(data) < 3:
+    base = int(offsets[0])
+    body = data[base : offsets[-1]]
+    if len(body) < 3:
         return values
-    # UTF-8 of U+0E50..U+0E59 is E0 B9 90..99: look at the last two bytes.
-    hits = np.flatnonzero((data[:-1] == 0xB9) & ((data[1:] - np.uint8(0x90)) < 10))
+    hits = np.flatnonzero((body[2:] - np.uint8(0x90) < 10) & (body[1:-1] == 0xB9) & (body[:-2] == 0xE0))
     if not len(hits):
         return values
-    where = np.unique(np.searchsorted(offsets, hits + offsets[0], side="right") - 1)
-    subset = values.take(pa.array(where))
-    for i, digit in enumerate(_THAI_DIGITS):
-        subset = pc.replace_substring(subset, digit, str(i))
-    mask = np.zeros(len(values), bool)
-    mask[where] = True
-    return pc.replace_with_mask(values, pa.array(mask), subset)
+    text = body.copy()
+    text[hits + 2] -= np.uint8(0x60)
+    keep = np.ones(len(body), bool)
+    keep[hits] = False
+    keep[hits + 1] = False
+    relative = offsets - base
+    shifted = relative - 2 * np.searchsorted(hits, relative)  # a digit never straddles two values
+    bitmap = pa.py_buffer(np.packbits(np_bool(values.is_valid()), bitorder="little")) if values.null_count else None
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(shifted.astype(np.int32)), pa.py_buffer(text[keep]),
+                                       bitmap)
 
 
 def _plain_number_text(translated: pa.Array) -> pa.Array:
@@ -345,8 +348,7 @@ def cast(col: pa.Array, kind: str) -> tuple[pa.Array, pa.Array]:
             raw = with_nulls(raw, marker)
     translated = translate_thai_digits(raw)
     if kind == DATE:
-        typed = parse_dates(translated)
-        return typed, pc.cast(typed, pa.string())
+        return parse_dates(translated, with_text=True)
     return _cast_number(translated, kind)
 
 
@@ -371,11 +373,11 @@ def fit_and_cast(col: pa.Array, kind: str, seen: Evidence) -> tuple[pa.Array, pa
             raw = with_nulls(raw, marker)
     translated = translate_thai_digits(raw)
     if kind == DATE:
-        typed = parse_dates(translated)
+        typed, text = parse_dates(translated, with_text=True)
         if typed.null_count != translated.null_count:  # a value that is not a date
             seen.possible.discard(DATE)
             return None
-        return typed, pc.cast(typed, pa.string())
+        return typed, text
     seen._numbers(translated.filter(translated.is_valid()) if translated.null_count else translated)
     return _cast_number(translated, kind) if kind in seen.possible else None
 
@@ -479,14 +481,19 @@ def decimal_csv_text(floats: pa.Array) -> pa.Array:
 # --- dates -------------------------------------------------------------------------------
 
 
-def parse_dates(translated: pa.Array) -> pa.Array:
-    """date32 of every value the date rules accept, null elsewhere."""
+def parse_dates(translated: pa.Array, with_text: bool = False):
+    """date32 of every value the date rules accept, null elsewhere; ``with_text``: and
+    their ISO text, (dates, text)."""
     if len(translated) >= 1024:
-        # Dates repeat: parse each distinct text once.
+        # Dates repeat: parse (and print) each distinct text once.
         encoded = pc.dictionary_encode(translated)
         if 2 * len(encoded.dictionary) <= len(translated):
-            return _parse_dates(encoded.dictionary).take(encoded.indices)
-    return _parse_dates(translated)
+            dates = _parse_dates(encoded.dictionary)
+            if not with_text:
+                return dates.take(encoded.indices)
+            return dates.take(encoded.indices), pc.cast(dates, pa.string()).take(encoded.indices)
+    dates = _parse_dates(translated)
+    return (dates, pc.cast(dates, pa.string())) if with_text else dates
 
 
 def _parse_dates(translated: pa.Array) -> pa.Array:

@@ -30,12 +30,13 @@ def cp874_to_utf8(chunk: bytes, high_bytes: int | None = None) -> bytes:
     libc = _usable()
     if libc is False or not chunk:
         return chunk.decode("cp874").encode("utf-8")
-    if high_bytes is None:
-        import numpy as np
+    import numpy as np  # numpy counts bytes several times faster than bytes.count, and without the GIL
 
-        high_bytes = int(np.count_nonzero(np.frombuffer(chunk, np.uint8) >= 0x80))
+    a = np.frombuffer(chunk, np.uint8)
+    if high_bytes is None:
+        high_bytes = int(np.count_nonzero(a >= 0x80))
     # Every cp874 character above ASCII is three UTF-8 bytes, but NBSP (0xA0) is two (checked in _load).
-    return _convert(libc, chunk, len(chunk) + 2 * high_bytes - chunk.count(b"\xa0"))
+    return _convert(libc, chunk, len(chunk) + 2 * high_bytes - int(np.count_nonzero(a == 0xA0)))
 
 
 def _usable():

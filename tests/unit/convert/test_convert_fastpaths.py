@@ -248,3 +248,13 @@ def test_a_cp874_chunk_is_trimmed_of_nbsp_by_its_raw_bytes():
     *_, block = delimited._chunk_work("\u00a0ก ข\u00a0, 1\n2,3\n".encode("cp874"), True, "cp874", splitter, 100)
     assert block.columns[0].to_pylist() == ["ก ข", "2"]
     assert delimited._CP874_WIDE_TRIM == [b"\xa0"]  # cp874 holds no other trim character above ASCII
+
+
+def test_thai_digits_translate_as_str_translate_does():
+    rng = random.Random(31)
+    table = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+    alphabet = list("๐๑๕๙01a,.") + ["ก", "ๆ", "\u1e50", "\u0e5a", "ฐ"]  # U+1E50 ends in B9 90 too
+    for _ in range(300):
+        values = _random_values(rng, alphabet, 25, 6)
+        expected = [None if v is None else v.translate(table) for v in values.to_pylist()]
+        assert C.translate_thai_digits(values).to_pylist() == expected
