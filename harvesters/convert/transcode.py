@@ -36,7 +36,43 @@ def cp874_to_utf8(chunk: bytes, high_bytes: int | None = None) -> bytes:
     if high_bytes is None:
         high_bytes = int(np.count_nonzero(a >= 0x80))
     # Every cp874 character above ASCII is three UTF-8 bytes, but NBSP (0xA0) is two (checked in _load).
-    return _convert(libc, chunk, len(chunk) + 2 * high_bytes - int(np.count_nonzero(a == 0xA0)))
+    size = len(chunk) + 2 * high_bytes - int(np.count_nonzero(a == 0xA0))
+    return _convert(libc, ctypes.c_char_p(chunk), len(chunk), size, lambda: chunk)
+
+
+def cp874_strings_to_utf8(values):
+    """A binary array of cp874 text (cells split from a cp874 chunk) as a UTF-8 string
+    array; UnicodeDecodeError where Python's codec raises one. An ASCII column is the
+    same bytes; otherwise the cells' text is converted in one call and their offsets
+    grow by the two bytes (NBSP: one) each character above ASCII gains."""
+    import numpy as np
+    import pyarrow as pa
+
+    if values.offset:
+        values = values.take(pa.array(np.arange(len(values))))
+    bitmap, offsets_buf, data_buf = values.buffers()
+    if data_buf is None:
+        return pa.StringArray.from_buffers(len(values), offsets_buf, None, bitmap, values.null_count)
+    offsets = np.frombuffer(offsets_buf, np.int32)[: len(values) + 1]
+    base, end = int(offsets[0]), int(offsets[-1])
+    body = np.frombuffer(data_buf, np.uint8)[base:end]
+    high = body >= 0x80
+    if not high.any():
+        return pa.StringArray.from_buffers(len(values), offsets_buf, data_buf, bitmap, values.null_count)
+    grow = high.view(np.int8) * np.int8(2)
+    grow[body == 0xA0] = 1
+    before = np.zeros(len(body) + 1, np.int32)  # bytes gained before each byte
+    np.cumsum(grow, dtype=np.int32, out=before[1:])
+    relative = offsets - base
+    size = len(body) + int(before[-1])
+    libc = _usable()
+    if libc is False:
+        text = body.tobytes().decode("cp874").encode("utf-8")
+    else:
+        text = _convert(libc, ctypes.c_char_p(data_buf.address + base), len(body), size,
+                        lambda: body.tobytes())
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer((relative + before[relative]).astype(np.int32)),
+                                       pa.py_buffer(text), bitmap, values.null_count)
 
 
 def _usable():
@@ -75,7 +111,7 @@ def _load():
         if expected is not None and byte >= 0x80 and len(expected) != (2 if byte == 0xA0 else 3):
             return False  # the output size would be wrong
         try:
-            got: bytes | None = _convert(libc, data, len(expected or b"x"))
+            got: bytes | None = _convert(libc, ctypes.c_char_p(data), 1, len(expected or b"x"), lambda: data)
         except UnicodeDecodeError:
             got = None
         except OSError:
@@ -85,23 +121,23 @@ def _load():
     return libc
 
 
-def _convert(libc, chunk: bytes, size: int) -> bytes:
-    """``chunk`` converted into a new bytes object of ``size`` bytes, written in place by iconv
-    (a bytes object filled before anyone sees it, as CPython builds them): no copy of the
-    text with the GIL held."""
+def _convert(libc, src: ctypes.c_char_p, length: int, size: int, source) -> bytes:
+    """``length`` bytes at ``src`` converted into a new bytes object of ``size`` bytes, written
+    in place by iconv (a bytes object filled before anyone sees it, as CPython builds them):
+    no copy of the text with the GIL held. ``source()``: those bytes, for an error."""
     handle = libc.iconv_open(b"UTF-8", _CODE_PAGE)
     if handle is None or handle == _FAILED:
         raise OSError(ctypes.get_errno(), "iconv_open CP874")
     try:
         out = ctypes.pythonapi.PyBytes_FromStringAndSize(None, size)
-        src, src_left = ctypes.c_char_p(chunk), ctypes.c_size_t(len(chunk))
+        src_left = ctypes.c_size_t(length)
         dst, dst_left = ctypes.c_char_p(ctypes.pythonapi.PyBytes_AsString(out)), ctypes.c_size_t(size)
         if libc.iconv(handle, ctypes.byref(src), ctypes.byref(src_left), ctypes.byref(dst),
                       ctypes.byref(dst_left)) == _FAILED:
             code = ctypes.get_errno()
-            at = len(chunk) - src_left.value
+            at = length - src_left.value
             if code == errno.EILSEQ:
-                raise UnicodeDecodeError("cp874", chunk, at, at + 1, "character maps to <undefined>")
+                raise UnicodeDecodeError("cp874", source(), at, at + 1, "character maps to <undefined>")
             raise OSError(code, "iconv CP874")
         if dst_left.value:
             raise OSError(0, f"iconv CP874 wrote {size - dst_left.value} bytes, {size} expected")

@@ -36,7 +36,7 @@ from .. import decode as D
 from ..normalize import TRIM_CHARS
 from ..options import Limits
 from ..sniff import Sniffed
-from ..transcode import cp874_to_utf8
+from ..transcode import cp874_strings_to_utf8
 from .base import ArrowBlock, RawGrid, ReadResult, Reread
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -79,7 +79,6 @@ class _TextStream:
         hint = _HINT_BY_EXTENSION.get(self.path.suffix.lower().lstrip("."))
         self.quote = sniff_quote(sample)
         self.delimiter = sniff_delimiter(sample, self.quote, hint)
-        self.splitter = _Splitter(self.delimiter, self.quote, self.limits.max_line_bytes)
         self.result.format = FORMAT_BY_DELIMITER[self.delimiter]
         self.result.delimiter = self.delimiter
         self.result.encoding = self.encoding
@@ -119,6 +118,7 @@ class _TextStream:
 
     def _chunk_blocks(self) -> Iterator[ArrowBlock]:
         encoding = self.encoding
+        splitter = _Splitter(self.delimiter, self.quote, self.limits.max_line_bytes, encoding)
         thai = [0, 0, 0]
         fffd = 0
         pending = b""
@@ -132,14 +132,14 @@ class _TextStream:
                     thai[i] += v
                 fffd += removed
                 if pending:  # the worker split without the record carried from before: split again
-                    rows, pending = self.splitter.split_from(data, last, pending)
+                    rows, pending = splitter.split_from(data, last, pending)
                     return _columns(rows, self.limits.max_columns) if rows is not None and len(rows) else None
                 pending = carried
                 return rows
 
             try:
                 for chunk, last in _raw_chunks(self.path, self.skip, self.limits.max_line_bytes):
-                    inflight.append(pool.submit(_chunk_work, chunk, last, encoding, self.splitter,
+                    inflight.append(pool.submit(_chunk_work, chunk, last, encoding, splitter,
                                                 self.limits.max_columns))
                     while len(inflight) >= WORKERS:
                         block = handle(inflight.popleft().result())
@@ -227,15 +227,13 @@ def _raw_chunks(path: Path, skip: int, max_line: int) -> Iterator[tuple[bytes, b
 
 
 def _decode_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, int], int]:
-    """(UTF-8 text without NULs, Thai byte counts of a cp874 chunk, U+FFFD removed)."""
+    """(the text without NULs, Thai byte counts of a cp874 chunk, U+FFFD removed): UTF-8
+    checked, or cp874 as it is (the splitter decodes its cells)."""
     fffd = 0
     counts = (0, 0, 0)
     if encoding == "cp874":
         counts = D.thai_byte_counts(chunk)
-        try:
-            data = cp874_to_utf8(chunk, high_bytes=counts[0])
-        except UnicodeDecodeError:
-            raise _Whole("not decodable as cp874") from None
+        data = chunk
     else:
         data = chunk
         if _C1_UTF8.search(data):
@@ -256,37 +254,40 @@ def _chunk_work(chunk: bytes, last: bool, encoding: str, splitter: "_Splitter", 
     """Decode and split one chunk (runs in a worker), assuming no record is
     carried from the chunk before; when one is, the caller splits ``data`` again."""
     data, counts, fffd = _decode_chunk(chunk, encoding)
-    # cp874 has one trim character above ASCII (NBSP): one look at the raw chunk instead of the UTF-8 text.
-    wide = any(byte in chunk for byte in _CP874_WIDE_TRIM) if encoding == "cp874" else None
-    rows, carried = splitter.split_from(data, last, b"", wide)
+    rows, carried = splitter.split_from(data, last, b"")
     return data, last, counts, fffd, carried, _columns(rows, max_columns) if rows is not None and len(rows) else None
 
 
 @dataclass
 class _Rows:
     """A chunk's rows: row r's cells are ``values[stride * k]`` for k in ``offsets[r]:offsets[r + 1]``
-    (trimmed, null when blank)."""
+    (trimmed, null when blank); ``cp874``: their bytes are still cp874."""
 
-    values: pa.StringArray
+    values: pa.Array
     offsets: np.ndarray
     stride: int
+    cp874: bool
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
 
-def _cells(data: bytes, a: np.ndarray, seps: np.ndarray, row_offsets: np.ndarray, quote: str, wide: bool) -> _Rows:
+def _cells(data: bytes, a: np.ndarray, seps: np.ndarray, row_offsets: np.ndarray, quote: str, wide: bool,
+           trim_table: np.ndarray | None = None) -> _Rows:
     """The cells of ``data`` ended by the separators at ``seps`` (delimiters and line breaks),
     trimmed, without copying the text: cell k is value 2k of a string array over ``data``
     whose odd values are what lies between cells (a separator, and the spaces and quotes
     trimmed off). Trimming moves a cell's bounds; ``quote``: quotes are trimmed too; ``wide``:
-    the text may hold a trim character above ASCII (see _may_hold_wide_trim)."""
+    the text may hold a trim character above ASCII (see _may_hold_wide_trim); ``trim_table``:
+    the bytes to trim, when ``data`` is cp874 (its cells are then binary, decoded later)."""
     n = len(seps)
     starts = np.empty(n, np.int64)
     starts[0] = 0
     starts[1:] = seps[:-1] + 1
     ends = seps.astype(np.int64)
-    trim = _QUOTE_TRIM_TABLES[quote] if quote else _TRIM_TABLE
+    trim = _TRIM_TABLE if trim_table is None else trim_table
+    if quote:
+        trim = trim | (np.arange(256) == ord(quote))
     step = np.flatnonzero(trim[a[starts]] & (starts < ends))
     while len(step):
         starts[step] += 1
@@ -305,11 +306,12 @@ def _cells(data: bytes, a: np.ndarray, seps: np.ndarray, row_offsets: np.ndarray
         valid = np.ones(2 * n, bool)
         valid[0::2] = ~blank
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    values = pa.StringArray.from_buffers(2 * n, pa.py_buffer(bounds), pa.py_buffer(data), bitmap)
+    values = pa.Array.from_buffers(pa.string() if trim_table is None else pa.binary(), 2 * n,
+                                   [bitmap, pa.py_buffer(bounds), pa.py_buffer(data)])
     if wide:  # NBSP, ideographic spaces...: the Unicode trim, on a copy
         cells = _trim(values.take(_int_array(np.arange(0, 2 * n, 2))), quote)
-        return _Rows(_blank_as_null(cells), row_offsets, 1)
-    return _Rows(values, row_offsets, 2)
+        return _Rows(_blank_as_null(cells), row_offsets, 1, False)
+    return _Rows(values, row_offsets, 2, trim_table is not None)
 
 
 def _blank_as_null(values: pa.StringArray) -> pa.StringArray:
@@ -334,6 +336,11 @@ def _columns(rows: _Rows, max_columns: int) -> ArrowBlock:
         for i in range(ncols):
             has = nfields > i
             cells.append(values.take(pa.array(np.where(has, (starts + i) * stride, 0), mask=~has)))
+    if rows.cp874:
+        try:
+            cells = [cp874_strings_to_utf8(col) for col in cells]
+        except UnicodeDecodeError:
+            raise _Whole("not decodable as cp874") from None
     # Trailing columns that are blank everywhere in this block are not columns of it.
     while cells and cells[-1].null_count == len(nfields):
         cells.pop()
@@ -353,10 +360,11 @@ def _in_cp874(ch: str) -> bool:
 
 _TRIM_TABLE = np.zeros(256, bool)  # by byte: an ASCII trim character
 _TRIM_TABLE[[ord(ch) for ch in _ASCII_TRIM]] = True
-_QUOTE_TRIM_TABLES = {quote: _TRIM_TABLE | (np.arange(256) == ord(quote)) for quote in "\"'"}
 _WIDE_TRIM = [ch.encode() for ch in TRIM_CHARS if ord(ch) >= 0x80]  # two or three UTF-8 bytes each
 _WIDE_LEADS = sorted({e[0] for e in _WIDE_TRIM})
 _CP874_WIDE_TRIM = [ch.encode("cp874") for ch in TRIM_CHARS if ord(ch) >= 0x80 and _in_cp874(ch)]
+_CP874_TRIM_TABLE = _TRIM_TABLE.copy()  # one byte each in cp874
+_CP874_TRIM_TABLE[[ch[0] for ch in _CP874_WIDE_TRIM]] = True
 _WIDE_CODES = np.array(sorted({int.from_bytes(e, "big") for e in _WIDE_TRIM}), np.int64)
 
 
@@ -428,10 +436,17 @@ def _string_array(buffer: pa.Buffer, offsets: np.ndarray) -> pa.StringArray:
 
 
 class _Splitter:
-    """Rows out of UTF-8 text chunks, as ``csv.reader(..., skipinitialspace=True)`` splits them."""
+    """Rows out of text chunks, as ``csv.reader(..., skipinitialspace=True)`` splits them.
 
-    def __init__(self, delimiter: str, quote: str, max_line: int) -> None:
+    A UTF-8 chunk is split as it is. A cp874 chunk is split before it is decoded
+    (``raw``): delimiters, quotes and line breaks are the same ASCII bytes in both, and
+    cp874 has one byte per character, so there is about half as much text to split; the
+    cells are decoded column by column afterwards (``transcode.cp874_strings_to_utf8``),
+    and a column of numbers or codes, ASCII throughout, needs no decoding at all."""
+
+    def __init__(self, delimiter: str, quote: str, max_line: int, encoding: str = "utf-8") -> None:
         self.delimiter, self.quote, self.max_line = delimiter, quote, max_line
+        self.raw = encoding == "cp874"
         d, q = (f"\\x{{{ord(ch):02x}}}" for ch in (delimiter, quote))
         fld = f"(?: *{q}[^{q}]*{q}|[^{q}{d}\\r\\n]*)"
         self.simple = f"^{fld}(?:{d}{fld})*(?:\\r\\n|\\r|\\n)$"
@@ -467,7 +482,9 @@ class _Splitter:
         if quoted:
             is_quote = kind == q
             if not self._surely_simple(a, pos[is_break], pos[is_quote], d):
-                lines = _string_array(pa.py_buffer(data), np.concatenate(([0], pos[is_break] + 1)))
+                # The regex reads UTF-8: cp874 text is shown to it with its high bytes as "x".
+                text = pa.py_buffer(np.where(a >= 0x80, np.uint8(0x78), a) if self.raw else data)
+                lines = _string_array(text, np.concatenate(([0], pos[is_break] + 1)))
                 if not pc.all(pc.match_substring_regex(lines, self.simple)).as_py():
                     return self._slow(original, last)
             inside = (np.cumsum(is_quote, dtype=np.int64) & 1).astype(bool)
@@ -477,9 +494,13 @@ class _Splitter:
             raise RefusedFile("size", f"limit max_line_bytes: a line is longer than {self.max_line} bytes")
         seps = pos[is_sep]
         row_ends = np.flatnonzero(is_break[is_sep])
+        row_offsets = np.concatenate(([0], row_ends + 1))
+        quote = self.quote if quoted else ""
+        if self.raw:  # NBSP is one byte in cp874, the only trim character above ASCII it has
+            return _cells(data, a, seps, row_offsets, quote, False, _CP874_TRIM_TABLE), b""
         if wide is None:
             wide = _may_hold_wide_trim(data)
-        return _cells(data, a, seps, np.concatenate(([0], row_ends + 1)), self.quote if quoted else "", wide), b""
+        return _cells(data, a, seps, row_offsets, quote, wide), b""
 
     @staticmethod
     def _surely_simple(a: np.ndarray, breaks: np.ndarray, quotes: np.ndarray, d: int) -> bool:
@@ -504,7 +525,11 @@ class _Splitter:
         return bool(ok_open.all() and ok_close.all())
 
     def _slow(self, data: bytes, last: bool) -> tuple[_Rows | None, bytes]:
-        lines = io.StringIO(data.decode("utf-8"), newline="").readlines()
+        encoding = "cp874" if self.raw else "utf-8"
+        try:
+            lines = io.StringIO(data.decode(encoding), newline="").readlines()
+        except UnicodeDecodeError:
+            raise _Whole(f"not decodable as {encoding}") from None
         feed = iter(lines + ([] if last else [_SENTINEL]))
         reader = csv.reader(feed, delimiter=self.delimiter, quotechar=self.quote, skipinitialspace=True)
         rows: list[list[str]] = []
@@ -513,7 +538,7 @@ class _Splitter:
         for row in reader:
             if not last and reader.line_num > len(lines):
                 if consumed < len(lines):  # the chunk ends inside a quoted field
-                    pending = "".join(lines[consumed:]).encode("utf-8")
+                    pending = "".join(lines[consumed:]).encode(encoding)
                     if len(pending) > self.max_line:
                         raise RefusedFile("size", f"limit max_line_bytes: a record is longer than {self.max_line} bytes")
                 break
@@ -523,7 +548,7 @@ class _Splitter:
             return None, pending
         rows = pa.array(rows, type=pa.list_(pa.string()))
         values = pc.utf8_trim(rows.values, characters=TRIM_CHARS)
-        return _Rows(_blank_as_null(values), rows.offsets.to_numpy().astype(np.int64), 1), pending
+        return _Rows(_blank_as_null(values), rows.offsets.to_numpy().astype(np.int64), 1, False), pending
 
 
 # --- dialect -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from harvesters.convert import columns as C
 from harvesters.convert.normalize import TRIM_CHARS
@@ -216,9 +217,12 @@ def _reference_columns(text: str, delimiter: str) -> list[list[str | None]]:
     return columns
 
 
-def test_splitter_splits_as_csv_reader_does(monkeypatch):
+@pytest.mark.parametrize("encoding", ["utf-8", "cp874"])
+def test_splitter_splits_as_csv_reader_does(monkeypatch, encoding):
     rng = random.Random(29)
-    plain = ["a", "ข", "12", " ", "  ", "\u00a0", "\u3000", "x'y", "ก ข", "“ไทย”", "–", "\u200b"]
+    plain = ["a", "ข", "12", " ", "  ", "\u00a0", "x'y", "ก ข", "“ไทย”", "–", "๑"]
+    if encoding == "utf-8":
+        plain += ["\u3000", "\u200b"]  # not in cp874
     quoted = ['"q,1"', ' "q 2"', '""', '" ข "']  # whole cells
     quoting = ['"a""b"', '"line\nbreak"', 'x"y', '"a" b']
     slow = []
@@ -235,19 +239,22 @@ def test_splitter_splits_as_csv_reader_does(monkeypatch):
                      for _ in range(rng.randint(1, 5))]
             lines.append(delimiter.join(cells))
         text = end.join(lines) + rng.choice([end, ""])
-        splitter = delimited._Splitter(delimiter, '"', 1 << 20)
-        rows, pending = splitter.split_from(text.encode(), True, b"")
+        splitter = delimited._Splitter(delimiter, '"', 1 << 20, encoding)
+        rows, pending = splitter.split_from(text.encode(encoding), True, b"")
         got = delimited._columns(rows, 1000).columns if rows is not None and len(rows) else []
         assert pending == b""
         assert [col.to_pylist() for col in got] == _reference_columns(text, delimiter), text
     assert 50 < len(slow) < 300  # both the byte splitter and csv.reader were asked
 
 
-def test_a_cp874_chunk_is_trimmed_of_nbsp_by_its_raw_bytes():
-    splitter = delimited._Splitter(",", '"', 1 << 20)
-    *_, block = delimited._chunk_work("\u00a0ก ข\u00a0, 1\n2,3\n".encode("cp874"), True, "cp874", splitter, 100)
-    assert block.columns[0].to_pylist() == ["ก ข", "2"]
+def test_a_cp874_chunk_is_split_before_it_is_decoded():
+    splitter = delimited._Splitter(",", '"', 1 << 20, "cp874")
+    text = "\u00a0ก ข\u00a0, 1,\"๑,๐๐๐\"\n2,3,x\n“ไทย”,5,ฯ\n"
+    *_, block = delimited._chunk_work(text.encode("cp874"), True, "cp874", splitter, 100)
+    assert [col.to_pylist() for col in block.columns] == [["ก ข", "2", "“ไทย”"], ["1", "3", "5"], ["๑,๐๐๐", "x", "ฯ"]]
+    assert all(col.type == pa.string() for col in block.columns)
     assert delimited._CP874_WIDE_TRIM == [b"\xa0"]  # cp874 holds no other trim character above ASCII
+
 
 
 def test_thai_digits_translate_as_str_translate_does():
@@ -258,3 +265,9 @@ def test_thai_digits_translate_as_str_translate_does():
         values = _random_values(rng, alphabet, 25, 6)
         expected = [None if v is None else v.translate(table) for v in values.to_pylist()]
         assert C.translate_thai_digits(values).to_pylist() == expected
+
+
+def test_a_cp874_cell_that_does_not_decode_reads_the_file_whole():
+    splitter = delimited._Splitter(",", '"', 1 << 20, "cp874")
+    with pytest.raises(delimited._Whole):
+        delimited._chunk_work("ก,1\n".encode("cp874") + b"\xdb,2\n", True, "cp874", splitter, 100)
