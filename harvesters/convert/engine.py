@@ -561,7 +561,7 @@ def scan(grid: RawGrid, tmp: Path, label: str, limits: Limits,
     With ``outputs`` (a grid that is cheap to read again), the table is written there
     during the scan when the head's guess holds (``_OnePass``; ``Scanned.outputs`` says
     so); otherwise the grid is read again in two passes."""
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="convert-cast") as pool:
         if outputs is not None:
             try:
                 return _scan(grid, tmp, label, limits, pool, on_rows, outputs)
@@ -697,10 +697,10 @@ class _TableWriter:
             if csv_path is not None:
                 self.csv_fh = open(csv_path, "wb")
                 self.csv_fh.write(C.csv_header(names, csv_bom))
-                self.csv_out = ThreadPoolExecutor(max_workers=1)
+                self.csv_out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convert-write-csv")
                 self.threads.append(self.csv_out)
             if parquet_path is not None:
-                self.parquet_out = ThreadPoolExecutor(max_workers=1)  # the writer opens with the first rows
+                self.parquet_out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convert-write-parquet")  # the writer opens with the first rows
                 self.threads.append(self.parquet_out)
         except BaseException:
             self.abort()
@@ -790,7 +790,7 @@ def write(scanned: Scanned, csv_path: Path | None, parquet_path: Path | None, cs
     writer = _TableWriter(scanned.names, scanned.types, csv_path, parquet_path, csv_bom)
     written = 0
     try:
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="convert-cast") as pool:
             for record in in_order(pool, lambda r: (writer.prepare(r), len(r[0]) if r else 0),
                                    _body_batches(scanned, scanned.kept)):
                 prepared, count = record

@@ -122,7 +122,7 @@ class _TextStream:
         thai = [0, 0, 0]
         fffd = 0
         pending = b""
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="convert-read") as pool:
             inflight: deque = deque()
 
             def handle(result):
