@@ -15,8 +15,10 @@ numbered on); each holds about 1/N of them.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from airflow.sdk import get_parsing_context
@@ -84,5 +86,24 @@ def render_shard(dag_file: str, namespace: dict) -> None:
     """Put the DAGs of the shard file ``dag_file`` among its module globals (where Airflow finds them)."""
     number = int(Path(dag_file).stem[len(SHARD_PREFIX):])
     shard = Shard(sources_dir(), number, shard_count())
-    namespace.update({f"dag__{k.replace('-', '_')}": v
-                      for k, v in render(shard, get_parsing_context().dag_id).items()})
+    with _without_cyclic_gc():
+        dags = render(shard, get_parsing_context().dag_id)
+    namespace.update({f"dag__{k.replace('-', '_')}": v for k, v in dags.items()})
+
+
+@contextmanager
+def _without_cyclic_gc():
+    """Python's cyclic garbage collector paused while a shard's DAGs are built.
+
+    Building a DAG allocates thousands of container objects (operators, their params and
+    dependencies), all of which live on: the collector runs again and again over every
+    object built so far and finds nothing to free, a cost that grows with the shard. With
+    3,000 configs the whole folder parsed in 8.6-8.9 s paused against 11.4-15.6 s (bench
+    dagbag, interleaved). Whatever the build leaves in cycles is collected once it resumes."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -164,6 +164,20 @@ def test_many_sources_parse_into_shards_and_a_task_start_reads_only_its_own_conf
     assert seen["opened"] == [str(sources / "ag2" / "_agency.yaml"), str(broken)]
 
 
+def test_a_shard_builds_its_dags_with_the_cyclic_gc_paused(monkeypatch, tmp_path):
+    """The collector would walk every object built so far again and again (a third of a 3,000-config parse)."""
+    import gc
+
+    monkeypatch.syspath_prepend(str(DAGS))
+    import harvest_sources
+
+    states = []
+    monkeypatch.setattr(harvest_sources, "render", lambda shard, wanted: states.append(gc.isenabled()) or {})
+    monkeypatch.setenv("HARVEST_SOURCES_DIR", str(_many_sources(tmp_path / "sources", n=2, agencies=1)))
+    harvest_sources.render_shard(str(DAGS / "harvest_sources_00.py"), {})
+    assert states == [False] and gc.isenabled()
+
+
 def test_parse_cache_never_shows_a_stale_dag(monkeypatch, tmp_path):
     sources = _many_sources(tmp_path / "sources", n=40, agencies=2)
     monkeypatch.setenv("HARVEST_INDEX_DIR", str(tmp_path / "index"))
