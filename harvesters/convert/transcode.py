@@ -1,10 +1,10 @@
-"""cp874 bytes to UTF-8 bytes, with the GIL released.
+"""cp874 text to UTF-8, a column of cells at a time, with the GIL released.
 
-``chunk.decode("cp874").encode("utf-8")`` holds the GIL for the whole chunk: on a
-300 MB file that is about 1.6 s during which none of the converter's other threads
-(splitting, typing, casting, writing) can run Python. glibc's iconv does the same
-conversion at about the same speed, and ctypes releases the GIL for the call, so
-the chunks decode in parallel with everything else.
+The delimited reader splits a cp874 chunk before decoding it (see readers/delimited.py)
+and hands each column's cells here. ``bytes.decode("cp874")`` would hold the GIL for
+the whole column while none of the converter's other threads (splitting, typing,
+casting, writing) can run Python; glibc's iconv does the same conversion at about the
+same speed, and ctypes releases the GIL for the call.
 
 Python's codec stays the reference: iconv is used only when it converts each of the
 256 byte values exactly as Python's cp874 does (the same text, and a refusal where
@@ -22,22 +22,6 @@ _CODE_PAGE = b"CP874"
 _FAILED = ctypes.c_size_t(-1).value
 _lock = threading.Lock()
 _iconv = None  # the libc functions once checked; False when unusable
-
-
-def cp874_to_utf8(chunk: bytes, high_bytes: int | None = None) -> bytes:
-    """UTF-8 of cp874 ``chunk``; UnicodeDecodeError where Python's codec raises one.
-    ``high_bytes``: how many bytes of ``chunk`` are 0x80 or above, when the caller knows."""
-    libc = _usable()
-    if libc is False or not chunk:
-        return chunk.decode("cp874").encode("utf-8")
-    import numpy as np  # numpy counts bytes several times faster than bytes.count, and without the GIL
-
-    a = np.frombuffer(chunk, np.uint8)
-    if high_bytes is None:
-        high_bytes = int(np.count_nonzero(a >= 0x80))
-    # Every cp874 character above ASCII is three UTF-8 bytes, but NBSP (0xA0) is two (checked in _load).
-    size = len(chunk) + 2 * high_bytes - int(np.count_nonzero(a == 0xA0))
-    return _convert(libc, ctypes.c_char_p(chunk), len(chunk), size, lambda: chunk)
 
 
 def cp874_strings_to_utf8(values):

@@ -21,8 +21,8 @@ import csv
 import io
 import re
 from collections import Counter, deque
-from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -451,10 +451,8 @@ class _Splitter:
         fld = f"(?: *{q}[^{q}]*{q}|[^{q}{d}\\r\\n]*)"
         self.simple = f"^{fld}(?:{d}{fld})*(?:\\r\\n|\\r|\\n)$"
 
-    def split_from(self, data: bytes, last: bool, pending: bytes,
-                   wide: bool | None = None) -> tuple[_Rows | None, bytes]:
-        """(rows, the text of a record the chunk ends inside) of ``pending + data``. Stateless.
-        ``wide``: whether the text may hold a trim character above ASCII, when the caller knows."""
+    def split_from(self, data: bytes, last: bool, pending: bytes) -> tuple[_Rows | None, bytes]:
+        """(rows, the text of a record the chunk ends inside) of ``pending + data``. Stateless."""
         if pending:
             data = pending + data
         original = data
@@ -498,9 +496,7 @@ class _Splitter:
         quote = self.quote if quoted else ""
         if self.raw:  # NBSP is one byte in cp874, the only trim character above ASCII it has
             return _cells(data, a, seps, row_offsets, quote, False, _CP874_TRIM_TABLE), b""
-        if wide is None:
-            wide = _may_hold_wide_trim(data)
-        return _cells(data, a, seps, row_offsets, quote, wide), b""
+        return _cells(data, a, seps, row_offsets, quote, _may_hold_wide_trim(data)), b""
 
     @staticmethod
     def _surely_simple(a: np.ndarray, breaks: np.ndarray, quotes: np.ndarray, d: int) -> bool:
