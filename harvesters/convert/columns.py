@@ -172,24 +172,38 @@ def _plain_integers(values: pa.Array) -> bool:
     return bool(((data[offsets[:-1]] != 0x30) | (sizes == 1)).all())
 
 
+def _digits_with(values: pa.Array, byte: int):
+    """(text, where ``byte`` is, value starts, value ends, sizes) of ``values`` when every value
+    is non-empty and made of ASCII digits and ``byte`` only; None otherwise. ``values`` holds
+    no nulls."""
+    data, offsets = string_buffers(values)
+    sizes = np.diff(offsets)
+    if not len(sizes) or not sizes.all():
+        return None
+    body = data[offsets[0] : offsets[-1]]
+    at = body == byte
+    if not (((body - np.uint8(0x30)) < 10) | at).all():
+        return None
+    return body, at, offsets[:-1] - offsets[0], offsets[1:] - offsets[0], sizes
+
+
+def _count_per_value(at: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    before = np.zeros(len(at) + 1, np.int32)
+    np.cumsum(at, dtype=np.int32, out=before[1:])
+    return before[ends] - before[starts]
+
+
 def _grouped_integers(values: pa.Array) -> bool:
     """Whether every value is ASCII digits starting 1-9, either plain or in thousands
     groups (``1,542,185``): integers by the NUMBER rule, told by byte tests instead of
     the regex. False says nothing: the regex decides then. ``values`` holds no nulls."""
-    data, offsets = string_buffers(values)
-    sizes = np.diff(offsets)
-    if not len(sizes) or not sizes.all():
+    found = _digits_with(values, 0x2C)
+    if found is None:
         return False
-    body = data[offsets[0] : offsets[-1]]
-    comma = body == 0x2C
-    if not (((body - np.uint8(0x30)) < 10) | comma).all():
-        return False
-    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    body, comma, starts, ends, sizes = found
     if not ((body[starts] - np.uint8(0x31)) < 9).all():
         return False
-    commas_before = np.zeros(len(body) + 1, np.int32)
-    np.cumsum(comma, dtype=np.int32, out=commas_before[1:])
-    count = commas_before[ends] - commas_before[starts]
+    count = _count_per_value(comma, starts, ends)
     grouped = count > 0
     # k commas: 1-3 digits, then k groups of four bytes (",ddd").
     if not ((count[grouped] == sizes[grouped] // 4) & (sizes[grouped] % 4 != 0)).all():
@@ -203,20 +217,13 @@ def _plain_decimals(values: pa.Array) -> bool:
     zero before the point (``12.5``, ``0.25``, ``.5``, ``7``): numbers by the NUMBER rule, told
     by byte tests instead of the regex (the usual decimal column). False says nothing: the
     regex decides then. ``values`` holds no nulls."""
-    data, offsets = string_buffers(values)
-    sizes = np.diff(offsets)
-    if not len(sizes) or not sizes.all():
+    found = _digits_with(values, 0x2E)
+    if found is None:
         return False
-    body = data[offsets[0] : offsets[-1]]
-    point = body == 0x2E
-    if not (((body - np.uint8(0x30)) < 10) | point).all():
-        return False
-    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    body, point, starts, ends, sizes = found
     if point[ends - 1].any():  # a point must have digits after it
         return False
-    points_before = np.zeros(len(body) + 1, np.int32)
-    np.cumsum(point, dtype=np.int32, out=points_before[1:])
-    if ((points_before[ends] - points_before[starts]) > 1).any():
+    if (_count_per_value(point, starts, ends) > 1).any():
         return False
     leading_zero = (body[starts] == 0x30) & (sizes > 1)
     return not leading_zero.any() or bool(point[starts[leading_zero] + 1].all())
@@ -454,9 +461,7 @@ def _not_as_printed(plain: pa.Array, decimal: bool) -> np.ndarray | None:
     if not decimal:
         bad = present & (lead_byte == 0x30) & (digits > 1)
         return np.flatnonzero(bad)
-    points = np.zeros(len(body) + 1, np.int32)
-    np.cumsum(point, dtype=np.int32, out=points[1:])
-    npoints = points[ends] - points[starts]
+    npoints = _count_per_value(point, starts, ends)
     last = body[np.clip(ends - 1, 0, top)]
     bad = (npoints > 1) | (digits - npoints > _MAX_EXACT_DIGITS) | (lead_byte == 0x2E) | (last == 0x2E)
     bad |= (npoints == 1) & (last == 0x30)
