@@ -700,7 +700,8 @@ class _TableWriter:
                 self.csv_out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convert-write-csv")
                 self.threads.append(self.csv_out)
             if parquet_path is not None:
-                self.parquet_out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convert-write-parquet")  # the writer opens with the first rows
+                # The writer itself opens with the first rows (_open_parquet).
+                self.parquet_out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convert-write-parquet")
                 self.threads.append(self.parquet_out)
         except BaseException:
             self.abort()

@@ -91,3 +91,16 @@ def test_convert_process_runs_without_pandas(tmp_path):
         ("สถานี", "text"), ("วันที่", "date"), ("ฝน", "decimal")]
     assert (tmp_path / "out" / "rain.csv").read_text(encoding="utf-8").splitlines()[1:] == [
         "เชียงใหม่,2024-02-01,1200.5", "ลำปาง,2024-02-03,"]
+
+
+def test_the_cli_imports_the_source_kinds_only_when_a_command_needs_them():
+    """`harvest convert` (and --help) must not pay for every kind's config model; --kind still lists them."""
+    code = "import sys, harvesters.cli; print('harvesters.kinds' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    from click.testing import CliRunner
+
+    from harvesters.cli import cli
+    from harvesters.kinds import SOURCE_KINDS
+
+    out = CliRunner().invoke(cli, ["new-source", "--kind", "nope", "--id", "x"])
+    assert out.exit_code != 0 and "'http'" in out.output and len(SOURCE_KINDS) >= 8
