@@ -119,3 +119,26 @@ def test_a_wide_head_does_not_wait_for_its_two_thousand_rows(tmp_path, small_chu
     report = convert_file(write_csv(tmp_path / "wide.csv", lines), tmp_path / "out")
     assert guessed_at and guessed_at[0] < engine.HEAD_ROWS
     assert spill_writes[0] == 0 and report.tables[0].rows_written == 3000
+
+
+def test_a_cp874_file_split_before_decoding_gives_what_its_utf8_twin_gives(tmp_path, small_chunks):
+    """cp874 chunks are split as bytes and decoded by column; UTF-8 chunks are split as text. Quoted cells
+    over several lines (carried from one chunk to the next), doubled quotes, NBSP and spaces to trim,
+    blank cells and Thai digits must come out the same either way."""
+    lines = ["รหัส,หมายเหตุ,จำนวน,สถานะ"]
+    for i in range(3000):
+        # Most line breaks sit inside quoted cells, so chunks end inside one and carry it over.
+        many = "\n".join(f"บรรทัด {i}.{k}" for k in range(8))
+        note = f"\"{many}\nต่อ, \"\"ยก\"\"\"" if i % 3 == 0 else f"\u00a0ข้อความ {i % 13} "
+        lines.append(f"{i},{note},{'๑๒' if i % 5 == 0 else i % 50},{'' if i % 7 == 0 else 'ปกติ'}")
+    text = "\n".join(lines) + "\n"
+    (tmp_path / "thai.csv").write_bytes(text.encode("cp874"))
+    (tmp_path / "utf8.csv").write_bytes(text.encode("utf-8"))
+    report_cp874 = convert_file(tmp_path / "thai.csv", tmp_path / "out-cp874")
+    report_utf8 = convert_file(tmp_path / "utf8.csv", tmp_path / "out-utf8")
+    assert report_cp874.encoding == "cp874" and report_utf8.encoding == "utf-8"
+    got = {k.replace("thai", "utf8"): v for k, v in outputs(tmp_path / "out-cp874").items()}
+    assert got == outputs(tmp_path / "out-utf8")
+    body = (tmp_path / "out-utf8" / "utf8.csv").read_text(encoding="utf-8")
+    assert "\"บรรทัด 0.0\nบรรทัด 0.1\n" in body and "ต่อ, \"\"ยก\"\"\"" in body
+    assert ",ข้อความ 1," in body and ",12," in body
