@@ -187,7 +187,8 @@ def _digits_with(values: pa.Array, byte: int):
     return body, at, offsets[:-1] - offsets[0], offsets[1:] - offsets[0], sizes
 
 
-def _count_per_value(at: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def count_per_value(at: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """How many of the bytes flagged in ``at`` each value (``starts[i]:ends[i]`` of the text) holds."""
     before = np.zeros(len(at) + 1, np.int32)
     np.cumsum(at, dtype=np.int32, out=before[1:])
     return before[ends] - before[starts]
@@ -203,7 +204,7 @@ def _grouped_integers(values: pa.Array) -> bool:
     body, comma, starts, ends, sizes = found
     if not ((body[starts] - np.uint8(0x31)) < 9).all():
         return False
-    count = _count_per_value(comma, starts, ends)
+    count = count_per_value(comma, starts, ends)
     grouped = count > 0
     # k commas: 1-3 digits, then k groups of four bytes (",ddd").
     if not ((count[grouped] == sizes[grouped] // 4) & (sizes[grouped] % 4 != 0)).all():
@@ -223,7 +224,7 @@ def _plain_decimals(values: pa.Array) -> bool:
     body, point, starts, ends, sizes = found
     if point[ends - 1].any():  # a point must have digits after it
         return False
-    if (_count_per_value(point, starts, ends) > 1).any():
+    if (count_per_value(point, starts, ends) > 1).any():
         return False
     leading_zero = (body[starts] == 0x30) & (sizes > 1)
     return not leading_zero.any() or bool(point[starts[leading_zero] + 1].all())
@@ -461,7 +462,7 @@ def _not_as_printed(plain: pa.Array, decimal: bool) -> np.ndarray | None:
     if not decimal:
         bad = present & (lead_byte == 0x30) & (digits > 1)
         return np.flatnonzero(bad)
-    npoints = _count_per_value(point, starts, ends)
+    npoints = count_per_value(point, starts, ends)
     last = body[np.clip(ends - 1, 0, top)]
     bad = (npoints > 1) | (digits - npoints > _MAX_EXACT_DIGITS) | (lead_byte == 0x2E) | (last == 0x2E)
     bad |= (npoints == 1) & (last == 0x30)

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .columns import string_buffers, translate_thai_digits
+from .columns import count_per_value, string_buffers, translate_thai_digits
 
 _SEP = r"[ \-\x{a0}]"
 _ID = rf"[0-9](?:{_SEP}?[0-9]){{12}}"
@@ -87,10 +87,7 @@ def _candidates(col: pa.Array) -> np.ndarray:
     if len(at):
         found[np.searchsorted(bounds, at, side="right") - 1] = True
     if np.count_nonzero(digit) >= 10:
-        running = np.empty(len(digit) + 1, np.int32)  # digits before each byte
-        running[0] = 0
-        np.cumsum(digit, dtype=np.int32, out=running[1:])
-        found |= running[bounds[1:]] - running[bounds[:-1]] >= 10
+        found |= count_per_value(digit, bounds[:-1], bounds[1:]) >= 10
     return np.flatnonzero(found)
 
 

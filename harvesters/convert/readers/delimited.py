@@ -4,9 +4,10 @@ The dialect is sniffed from the content (the extension only breaks ties):
 every candidate delimiter parses a sample, and the one giving the most rows
 with the same number (> 1) of fields wins. Line ends CR, LF and CRLF all work.
 
-The text streams in chunks of ``CHUNK_BYTES`` that end after a line break:
-decoded (UTF-8 checked, or cp874 through iconv, see transcode.py) and split in worker
-threads, vectorised with pyarrow. Lines whose quoting is simple are split by
+The text streams in chunks of ``CHUNK_BYTES`` that end after a line break,
+split in worker threads, vectorised with pyarrow: UTF-8 checked, then split; cp874
+split as bytes, then its cells decoded column by column through iconv (see
+``_Splitter`` and transcode.py). Lines whose quoting is simple are split by
 byte positions; a chunk with any other line goes through ``csv.reader``.
 The encoding is judged on the head and verified on every chunk: a later
 chunk that is not UTF-8 starts the stream over as cp874 (or whole), and a
@@ -226,16 +227,15 @@ def _raw_chunks(path: Path, skip: int, max_line: int) -> Iterator[tuple[bytes, b
             size = CHUNK_BYTES
 
 
-def _decode_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, int], int]:
+def _check_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, int], int]:
     """(the text without NULs, Thai byte counts of a cp874 chunk, U+FFFD removed): UTF-8
     checked, or cp874 as it is (the splitter decodes its cells)."""
     fffd = 0
     counts = (0, 0, 0)
+    data = chunk
     if encoding == "cp874":
         counts = D.thai_byte_counts(chunk)
-        data = chunk
     else:
-        data = chunk
         if _C1_UTF8.search(data):
             raise _Whole("C1 control characters need the whole text to repair")
         try:
@@ -251,9 +251,9 @@ def _decode_chunk(chunk: bytes, encoding: str) -> tuple[bytes, tuple[int, int, i
 
 
 def _chunk_work(chunk: bytes, last: bool, encoding: str, splitter: "_Splitter", max_columns: int):
-    """Decode and split one chunk (runs in a worker), assuming no record is
+    """Check and split one chunk (runs in a worker), assuming no record is
     carried from the chunk before; when one is, the caller splits ``data`` again."""
-    data, counts, fffd = _decode_chunk(chunk, encoding)
+    data, counts, fffd = _check_chunk(chunk, encoding)
     rows, carried = splitter.split_from(data, last, b"")
     return data, last, counts, fffd, carried, _columns(rows, max_columns) if rows is not None and len(rows) else None
 
